@@ -1,0 +1,190 @@
+//! The running application: configuration, storage and the in-memory views that the hot
+//! path reads (keys, statuses, agencies), built once and shared by every request.
+
+use crate::config::Config;
+use crate::domain::{PublicIssuer, random_base32};
+use crate::keys::KeyRegistry;
+use crate::status::StatusRegistry;
+use crate::storage::{AgencyRow, ApiTokenRow, Store, now};
+use anyhow::Context as _;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+/// `(credential id, variant)` of a rendered QR.
+type QrCacheKey = (String, &'static str);
+
+/// Shared state; handlers get it as `State<Arc<App>>`.
+#[derive(Debug)]
+pub struct App {
+    /// Settings.
+    pub config: Config,
+    /// Database.
+    pub store: Store,
+    /// Keys in memory.
+    pub keys: KeyRegistry,
+    /// Statuses in memory.
+    pub status: StatusRegistry,
+    agencies: RwLock<HashMap<String, AgencyRow>>,
+    qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
+}
+
+/// Entries kept in the rendered-QR cache before it is cleared (a QR never changes, so a
+/// cache hit saves the 2-4 ms of mask evaluation).
+const QR_CACHE_MAX: usize = 4096;
+
+impl App {
+    /// Connect, migrate, create the default agency and its key on first run, load the views.
+    pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
+        if config.database_url.is_none() {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
+        }
+        let store = Store::connect(&config.database_url())
+            .await
+            .context("opening the database")?;
+        let mut agencies = store.list_agencies().await?;
+        if agencies.is_empty() {
+            let a = AgencyRow {
+                code: crate::domain::AgencyCode::parse(&config.default_agency)?.to_string(),
+                name_ar: config.default_agency_ar.clone(),
+                name_en: config.default_agency_en.clone(),
+                base_url: config.public_base().to_owned(),
+                created_at: now(),
+            };
+            store.insert_agency(&a).await?;
+            tracing::info!(agency.code = %a.code, "created the default agency");
+            agencies.push(a);
+        }
+        let (keys, generated) = KeyRegistry::load(&store, &config.keys_dir, &agencies)
+            .await
+            .context("loading signing keys")?;
+        for (agency, kid) in generated {
+            tracing::warn!(
+                agency.code = %agency, key.kid = %kid, keys.dir = %config.keys_dir.display(),
+                "no signing key found: generated a new Ed25519 key (back up the keys folder)"
+            );
+        }
+        let status = StatusRegistry::load(&store).await?;
+        let app = Arc::new(Self {
+            config,
+            store,
+            keys,
+            status,
+            agencies: RwLock::new(agencies.into_iter().map(|a| (a.code.clone(), a)).collect()),
+            qr_cache: Mutex::new(HashMap::new()),
+        });
+        Ok(app)
+    }
+
+    /// Keep the in-memory status view current with other instances' writes.
+    pub fn spawn_sync(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let app = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(app) = app.upgrade() else { return };
+                if let Err(e) = app.status.sync(&app.store).await {
+                    tracing::warn!(error = %e, "status feed sync failed; will retry");
+                }
+            }
+        })
+    }
+
+    /// Public description of an agency (falls back to the code alone if unknown).
+    pub fn issuer(&self, code: &str) -> PublicIssuer {
+        let g = self.agencies.read().unwrap_or_else(|p| p.into_inner());
+        match g.get(code) {
+            Some(a) => PublicIssuer {
+                code: a.code.clone(),
+                name_ar: a.name_ar.clone(),
+                name_en: a.name_en.clone(),
+            },
+            None => PublicIssuer {
+                code: code.to_owned(),
+                name_ar: code.to_owned(),
+                name_en: code.to_owned(),
+            },
+        }
+    }
+
+    /// Whether an agency exists here.
+    pub fn has_agency(&self, code: &str) -> bool {
+        self.agencies
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(code)
+    }
+
+    /// A cached rendering of a credential's QR (`variant` names the format and options).
+    pub fn qr_cached_get(&self, id: &str, variant: &'static str) -> Option<Arc<Vec<u8>>> {
+        self.qr_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(id.to_owned(), variant))
+            .cloned()
+    }
+
+    /// Remember a rendering (the cache is cleared when full: QRs are cheap to redo).
+    pub fn qr_cache_put(&self, id: &str, variant: &'static str, bytes: Arc<Vec<u8>>) {
+        let mut g = self.qr_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if g.len() >= QR_CACHE_MAX {
+            g.clear();
+        }
+        g.insert((id.to_owned(), variant), bytes);
+    }
+}
+
+/// The scopes an API token can carry.
+pub const SCOPES: &[&str] = &["issue", "revoke", "read"];
+
+/// Create an API token for `agency` with `scopes`; returns the secret (shown once).
+pub async fn create_api_token(
+    store: &Store,
+    agency: &str,
+    scopes: &[String],
+    label: &str,
+) -> anyhow::Result<String> {
+    for s in scopes {
+        anyhow::ensure!(
+            SCOPES.contains(&s.as_str()),
+            "unknown scope {s:?} (known: {SCOPES:?})"
+        );
+    }
+    anyhow::ensure!(!scopes.is_empty(), "give at least one scope");
+    let agency = crate::domain::AgencyCode::parse(agency)?;
+    anyhow::ensure!(
+        store
+            .list_agencies()
+            .await?
+            .iter()
+            .any(|a| a.code == agency.as_str()),
+        "no agency {agency}; add it with `sanad agencies add`"
+    );
+    let id = random_base32(10);
+    let secret = random_base32(32);
+    let token = format!("sanad_{id}_{secret}");
+    store
+        .insert_api_token(&ApiTokenRow {
+            id,
+            agency_code: Some(agency.to_string()),
+            token_hash: hash_token(&token),
+            scopes: scopes.join(","),
+            label: label.to_owned(),
+            created_at: now(),
+            last_used_at: None,
+            revoked_at: None,
+        })
+        .await?;
+    Ok(token)
+}
+
+/// SHA-256 of an API token, hex. Tokens carry 160 random bits, so a fast hash is enough.
+pub fn hash_token(token: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}

@@ -1,0 +1,320 @@
+//! The command line: `serve`, `migrate`, `keys`, `agencies`, `tokens`, `verify`.
+
+use crate::app::{App, create_api_token};
+use crate::config::Config;
+use crate::domain::{AgencyCode, QrClaims, QrText};
+use crate::keys::{DalekVerifier, inspect, verify_compact, verifying_key_from_x};
+use crate::storage::{AgencyRow, Store, now};
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Sanad: signed digital IDs and document certificates whose QR codes resolve to live records.
+#[derive(Debug, Parser)]
+#[command(name = "sanad", version)]
+pub struct Cli {
+    #[command(flatten)]
+    config: Config,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (creates the database, the default agency and its key on first run).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Agencies.
+    #[command(subcommand)]
+    Agencies(AgenciesCmd),
+    /// API tokens.
+    #[command(subcommand)]
+    Tokens(TokensCmd),
+    /// Verify a QR text, a token or a PNG/JPEG of a QR. Offline against this deployment's
+    /// keys and records, or against another server with --server.
+    Verify {
+        /// QR text, compact JWS, or path to an image of the QR.
+        input: String,
+        /// Base URL of a Sanad server: fetch its JWKS, check the signature here, then ask
+        /// the server for the live status.
+        #[arg(long)]
+        server: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// List keys.
+    List,
+    /// Generate a new key for an agency (it becomes the agency's signing key).
+    Generate {
+        /// Agency code.
+        #[arg(long)]
+        agency: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AgenciesCmd {
+    /// Add an agency and generate its signing key.
+    Add {
+        /// Code, e.g. MOSD.
+        code: String,
+        /// Arabic name.
+        #[arg(long)]
+        name_ar: String,
+        /// English name.
+        #[arg(long)]
+        name_en: String,
+    },
+    /// List agencies.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokensCmd {
+    /// Create an API token (printed once; only its hash is stored).
+    Create {
+        /// Agency the token acts for.
+        #[arg(long)]
+        agency: String,
+        /// Comma-separated scopes: issue, revoke, read.
+        #[arg(long, value_delimiter = ',', default_value = "read")]
+        scopes: Vec<String>,
+        /// A label to recognise the token by.
+        #[arg(long, default_value = "")]
+        label: String,
+    },
+}
+
+/// Logs go to stderr; `RUST_LOG` filters (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)?;
+    }
+    Ok(Store::connect(&config.database_url()).await?)
+}
+
+/// Run a command.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = cli.config;
+    match cli.command {
+        Command::Serve => serve(config).await?,
+        Command::Migrate => {
+            open_store(&config).await?;
+            println!("migrations applied");
+        }
+        Command::Keys(KeysCmd::List) => {
+            let store = open_store(&config).await?;
+            for k in store.list_keys().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\tshort={}",
+                    k.agency_code,
+                    k.status,
+                    crate::domain::rfc3339(k.created_at),
+                    k.kid,
+                    k.short_kid
+                );
+            }
+        }
+        Command::Keys(KeysCmd::Generate { agency }) => {
+            let store = open_store(&config).await?;
+            let code = AgencyCode::parse(&agency)?;
+            let pk = crate::keys::generate_key(&store, &config.keys_dir, code).await?;
+            println!(
+                "generated key {} for {} in {}",
+                pk.kid,
+                pk.agency,
+                config.keys_dir.display()
+            );
+        }
+        Command::Agencies(AgenciesCmd::Add {
+            code,
+            name_ar,
+            name_en,
+        }) => {
+            let store = open_store(&config).await?;
+            let code = AgencyCode::parse(&code)?;
+            store
+                .insert_agency(&AgencyRow {
+                    code: code.to_string(),
+                    name_ar,
+                    name_en,
+                    base_url: config.public_base().to_owned(),
+                    created_at: now(),
+                })
+                .await
+                .with_context(|| format!("adding agency {code}"))?;
+            let pk = crate::keys::generate_key(&store, &config.keys_dir, code.clone()).await?;
+            println!("added agency {code} with signing key {}", pk.kid);
+        }
+        Command::Agencies(AgenciesCmd::List) => {
+            let store = open_store(&config).await?;
+            for a in store.list_agencies().await? {
+                println!("{}\t{}\t{}", a.code, a.name_en, a.name_ar);
+            }
+        }
+        Command::Tokens(TokensCmd::Create {
+            agency,
+            scopes,
+            label,
+        }) => {
+            let store = open_store(&config).await?;
+            let token = create_api_token(&store, &agency, &scopes, &label).await?;
+            eprintln!(
+                "API token for {agency} ({}); it is shown only now:",
+                scopes.join(",")
+            );
+            println!("{token}");
+        }
+        Command::Verify { input, server } => {
+            return verify_cmd(config, &input, server.as_deref()).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen.clone();
+    let app = App::build(config).await?;
+    let _sync = app.spawn_sync(Duration::from_millis(500));
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!(listen = %listener.local_addr()?, public_url = %app.config.public_base(), "sanad is serving");
+    axum::serve(listener, crate::web::router(app))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// Turn the CLI input into QR text or a token.
+fn read_input(input: &str) -> anyhow::Result<String> {
+    let p = std::path::Path::new(input);
+    if input.len() < 4096 && p.is_file() {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {input}"))?;
+        return crate::render::qr::decode_image(&bytes).map_err(|e| anyhow::anyhow!(e));
+    }
+    Ok(input.trim().to_owned())
+}
+
+async fn verify_cmd(config: Config, input: &str, server: Option<&str>) -> anyhow::Result<ExitCode> {
+    let text = read_input(input)?;
+    let report = match server {
+        None => {
+            let app = App::build(config).await?;
+            let v = if text.contains("/v/") {
+                crate::verification::verify_qr(&app, &text, None).await
+            } else {
+                crate::verification::verify_token(&app, &text, None, None)
+            };
+            serde_json::to_value(&v)?
+        }
+        Some(base) => verify_remote(base.trim_end_matches('/'), &text).await?,
+    };
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    let valid = report.get("outcome").and_then(|o| o.as_str()) == Some("valid");
+    Ok(if valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+/// Offline signature check against the server's JWKS, then the server's live verdict.
+async fn verify_remote(base: &str, text: &str) -> anyhow::Result<serde_json::Value> {
+    let (path_id, token) = if text.contains("/v/") {
+        let q = QrText::parse(text)?;
+        (Some(q.id), q.token)
+    } else {
+        (None, Some(text.to_owned()))
+    };
+    let mut local = serde_json::Map::new();
+    if let Some(token) = &token {
+        let jwks = http_json(&format!("{base}/.well-known/jwks.json"), None).await?;
+        let header = inspect(token).map_err(|e| anyhow::anyhow!("token refused: {e}"))?;
+        let jwk = jwks["keys"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|k| {
+                k["kid"].as_str().is_some_and(|kid| {
+                    kid == header.kid || (header.kid.len() >= 8 && kid.starts_with(&header.kid))
+                })
+            })
+            .ok_or_else(|| anyhow::anyhow!("the server's JWKS has no key {}", header.kid))?;
+        let vk = verifying_key_from_x(jwk["x"].as_str().unwrap_or_default())?;
+        let payload = verify_compact(token, &DalekVerifier::new(vk));
+        let ok = payload.is_ok();
+        local.insert("signature_checked_locally".into(), ok.into());
+        if let Ok(p) = payload {
+            let claims: QrClaims = serde_json::from_slice(&p)?;
+            if let Some(id) = &path_id
+                && id.as_str() != claims.id
+            {
+                bail!("the QR's link and its token name different credentials");
+            }
+            local.insert("claims".into(), serde_json::to_value(&claims)?);
+        }
+    }
+    let body = match (&token, &path_id) {
+        (Some(t), _) => serde_json::json!({ "token": t }),
+        (None, Some(id)) => serde_json::json!({ "id": id.as_str() }),
+        (None, None) => bail!("nothing to verify"),
+    };
+    let mut server = http_json(&format!("{base}/api/v1/verify"), Some(body)).await?;
+    if local.get("signature_checked_locally") == Some(&serde_json::Value::Bool(false)) {
+        server["outcome"] = "invalid".into();
+    }
+    server["local"] = local.into();
+    Ok(server)
+}
+
+/// A minimal HTTP/1.1 JSON client (plain http: put TLS in front with a proxy if needed).
+async fn http_json(
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    anyhow::ensure!(
+        url.starts_with("http://"),
+        "only http:// server URLs are supported by the CLI"
+    );
+    let client: Client<_, Full<axum::body::Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let req = match body {
+        Some(b) => axum::http::Request::post(url)
+            .header("content-type", "application/json")
+            .body(Full::new(b.to_string().into()))?,
+        None => axum::http::Request::get(url).body(Full::new(axum::body::Bytes::new()))?,
+    };
+    let res = tokio::time::timeout(Duration::from_secs(15), client.request(req))
+        .await
+        .context("timed out")??;
+    let status = res.status();
+    let bytes = res.into_body().collect().await?.to_bytes();
+    anyhow::ensure!(
+        status.is_success(),
+        "{url}: HTTP {status}: {}",
+        String::from_utf8_lossy(&bytes)
+    );
+    Ok(serde_json::from_slice(&bytes)?)
+}

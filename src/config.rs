@@ -1,0 +1,85 @@
+//! Configuration: one typed struct from command-line flags or `SANAD_*` environment
+//! variables (flags win). Every variable is listed in `.env.sample` and the README.
+
+use std::path::PathBuf;
+
+/// Settings shared by `sanad serve` and the other commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SANAD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Public base URL printed into QR codes (no trailing slash), e.g. https://sanad.example.gov
+    #[arg(
+        long,
+        env = "SANAD_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub public_url: String,
+    /// Database URL: sqlite://PATH or postgres://… (default: a SQLite file in the data dir).
+    #[arg(long, env = "SANAD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Folder for the SQLite database and other state.
+    #[arg(long, env = "SANAD_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Folder holding private signing keys (PKCS#8 PEM, mode 0600).
+    #[arg(long, env = "SANAD_KEYS_DIR", default_value = "keys")]
+    pub keys_dir: PathBuf,
+    /// Code of the agency created on first run when there is none.
+    #[arg(long, env = "SANAD_DEFAULT_AGENCY", default_value = "MOSD")]
+    pub default_agency: String,
+    /// Arabic name of the default agency.
+    #[arg(
+        long,
+        env = "SANAD_DEFAULT_AGENCY_AR",
+        default_value = "وزارة التنمية الاجتماعية"
+    )]
+    pub default_agency_ar: String,
+    /// English name of the default agency.
+    #[arg(
+        long,
+        env = "SANAD_DEFAULT_AGENCY_EN",
+        default_value = "Ministry of Social Development"
+    )]
+    pub default_agency_en: String,
+    /// Folder of the verifier web app served at /verifier/.
+    #[arg(long, env = "SANAD_VERIFIER_DIR", default_value = "verifier-app")]
+    pub verifier_dir: PathBuf,
+    /// Keep uploaded document files (otherwise only their SHA-256 is kept).
+    #[arg(long, env = "SANAD_KEEP_DOCUMENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub keep_documents: bool,
+}
+
+impl Config {
+    /// The database URL in force.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("sanad.db").display()
+            ),
+        }
+    }
+
+    /// The public URL without a trailing slash.
+    pub fn public_base(&self) -> &str {
+        self.public_url.trim_end_matches('/')
+    }
+
+    /// A configuration for tests: a given database, a fresh keys folder.
+    pub fn for_tests(database_url: String, keys_dir: PathBuf) -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            public_url: "https://sanad.example.gov".into(),
+            database_url: Some(database_url),
+            data_dir: keys_dir.clone(),
+            keys_dir,
+            default_agency: "MOSD".into(),
+            default_agency_ar: "وزارة التنمية الاجتماعية".into(),
+            default_agency_en: "Ministry of Social Development".into(),
+            verifier_dir: PathBuf::from("verifier-app"),
+            keep_documents: true,
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The public view of a credential: exactly the fields SPEC §4 lets anyone see. Nothing
+//! else (no national ID, no date of birth, no free-text reason) can leak through it,
+//! because nothing else is in it.
+
+use super::{CredentialKind, CredentialStatus};
+use serde::{Deserialize, Serialize};
+
+/// An issuing agency as shown publicly.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct PublicIssuer {
+    /// Agency code.
+    pub code: String,
+    /// Arabic name.
+    pub name_ar: String,
+    /// English name.
+    pub name_en: String,
+}
+
+/// Public fields of a credential (SPEC §4).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct PublicCredential {
+    /// Credential id.
+    pub id: String,
+    /// Kind.
+    pub kind: CredentialKind,
+    /// Live status.
+    pub status: CredentialStatus,
+    /// Reason code of the last status change (not the free text).
+    pub status_reason_code: Option<String>,
+    /// Time of the last status change (issue time if never changed), RFC 3339.
+    pub status_at: String,
+    /// The replacement's id, when superseded.
+    pub superseded_by: Option<String>,
+    /// The issuing agency.
+    pub issuer: PublicIssuer,
+    /// Issue time, RFC 3339.
+    pub issued_at: String,
+    /// The name as printed on the credential.
+    pub name_as_printed: String,
+}
+
+/// RFC 3339 UTC time for epoch seconds.
+pub fn rfc3339(epoch: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

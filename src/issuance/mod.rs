@@ -1,0 +1,327 @@
+//! Issuance: build the compact claims, sign them with the agency's active key, take a
+//! status-list slot, and store everything in one transaction. Re-issue is issuance plus
+//! superseding the old credential in the same transaction, so there is never a moment with
+//! both or neither in force.
+
+use crate::app::App;
+use crate::domain::{
+    AgencyCode, CredentialId, CredentialKind, CredentialStatus, DocumentDigest, DocumentMeta,
+    Invalid, PersonId, QrClaims, ReasonCode, StatusAction, token_to_digits,
+};
+use crate::error::AppError;
+use crate::keys::sign_compact;
+use crate::status::LIST_SIZE;
+use crate::storage::{CredentialRow, NewCredential, PersonRow, StatusChange, StoreError, now};
+use anyhow::Context as _;
+
+/// Who is acting, for the audit log and the agency check.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// Audit id, e.g. `token:abc123`.
+    pub id: String,
+    /// The agency the actor works for.
+    pub agency: AgencyCode,
+}
+
+/// A document to certify: metadata plus either the file or its digest.
+#[derive(Debug, Clone)]
+pub struct DocumentInput {
+    /// Validated metadata.
+    pub meta: DocumentMeta,
+    /// The digest (computed by Sanad when a file is given).
+    pub digest: DocumentDigest,
+    /// The file and its media type, when uploaded and kept.
+    pub file: Option<(Vec<u8>, String)>,
+}
+
+/// What a re-issue supersedes and why.
+#[derive(Debug, Clone)]
+pub struct Supersede {
+    /// The credential being replaced.
+    pub old: CredentialRow,
+    /// Why.
+    pub reason_code: ReasonCode,
+    /// Free text.
+    pub reason_text: Option<String>,
+}
+
+struct Draft {
+    kind: CredentialKind,
+    person_id: Option<String>,
+    name_printed: String,
+    subject: serde_json::Value,
+    digest: Option<DocumentDigest>,
+    file: Option<(Vec<u8>, String)>,
+}
+
+/// The QR text of a credential: `{public_url}/v/{id}#{token digits}`.
+pub fn qr_text(public_base: &str, id: &str, token: &str) -> String {
+    format!("{public_base}/v/{id}#{}", token_to_digits(token))
+}
+
+/// The reference-only QR text (no token), for tiny prints.
+pub fn qr_reference(public_base: &str, id: &str) -> String {
+    format!("{public_base}/v/{id}")
+}
+
+/// Load a person of the actor's agency (another agency's person is "not found": its
+/// existence is not revealed).
+pub async fn own_person(app: &App, actor: &Actor, id: &PersonId) -> Result<PersonRow, AppError> {
+    match app.store.get_person(id.as_str()).await {
+        Ok(p) if p.agency_code == actor.agency.as_str() => Ok(p),
+        Ok(_) | Err(StoreError::NotFound) => Err(AppError::NotFound("person")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Load a credential of the actor's agency.
+pub async fn own_credential(
+    app: &App,
+    actor: &Actor,
+    id: &CredentialId,
+) -> Result<CredentialRow, AppError> {
+    match app.store.get_credential(id.as_str()).await {
+        Ok(c) if c.agency_code == actor.agency.as_str() => Ok(c),
+        Ok(_) | Err(StoreError::NotFound) => Err(AppError::NotFound("credential")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn person_draft(p: &PersonRow) -> Draft {
+    Draft {
+        kind: CredentialKind::DigitalId,
+        person_id: Some(p.id.clone()),
+        name_printed: p.name_ar.clone(),
+        subject: serde_json::json!({
+            "name_ar": p.name_ar, "name_en": p.name_en, "date_of_birth": p.date_of_birth,
+            "programme": p.programme,
+        }),
+        digest: None,
+        file: None,
+    }
+}
+
+fn document_draft(d: DocumentInput) -> Draft {
+    Draft {
+        kind: CredentialKind::Document,
+        person_id: None,
+        name_printed: d.meta.recipient_name.clone(),
+        subject: serde_json::json!({
+            "doc_type": d.meta.doc_type, "number": d.meta.number, "title": d.meta.title,
+            "recipient_name": d.meta.recipient_name, "issue_date": d.meta.issue_date,
+            "sha256": d.digest.hex(),
+        }),
+        digest: Some(d.digest),
+        file: d.file,
+    }
+}
+
+/// Issue a digital ID for one of the actor's agency's persons.
+#[tracing::instrument(skip_all, fields(person.id = %person_id, agency.code = %actor.agency))]
+pub async fn issue_digital_id(
+    app: &App,
+    actor: &Actor,
+    person_id: &PersonId,
+) -> Result<CredentialRow, AppError> {
+    let p = own_person(app, actor, person_id).await?;
+    issue(app, actor, person_draft(&p), None).await
+}
+
+/// Issue a document certificate.
+#[tracing::instrument(skip_all, fields(agency.code = %actor.agency))]
+pub async fn issue_document(
+    app: &App,
+    actor: &Actor,
+    doc: DocumentInput,
+) -> Result<CredentialRow, AppError> {
+    issue(app, actor, document_draft(doc), None).await
+}
+
+/// Re-issue: a new credential from the current person record (digital IDs) or the old
+/// certificate's metadata with an optional new document, superseding the old one.
+#[tracing::instrument(skip_all, fields(credential.id = %id, agency.code = %actor.agency))]
+pub async fn reissue(
+    app: &App,
+    actor: &Actor,
+    id: &CredentialId,
+    reason_code: ReasonCode,
+    reason_text: Option<String>,
+    new_document: Option<DocumentInput>,
+) -> Result<CredentialRow, AppError> {
+    let old = own_credential(app, actor, id).await?;
+    let from = CredentialStatus::parse(&old.status)?;
+    if StatusAction::Supersede.apply(from).is_none() {
+        return Err(AppError::Conflict(format!(
+            "a {from} credential cannot be re-issued"
+        )));
+    }
+    let draft = match CredentialKind::parse(&old.kind)? {
+        CredentialKind::DigitalId => {
+            let pid = old
+                .person_id
+                .as_deref()
+                .ok_or_else(|| anyhow::anyhow!("digital ID without a person"))?;
+            let p = own_person(app, actor, &PersonId::parse(pid)?).await?;
+            person_draft(&p)
+        }
+        CredentialKind::Document => match new_document {
+            Some(d) => document_draft(d),
+            None => {
+                let meta: DocumentMeta =
+                    serde_json::from_str(&old.subject_json).context("stored document metadata")?;
+                let digest = DocumentDigest::parse(old.doc_sha256.as_deref().unwrap_or_default())?;
+                let file = app.store.get_document_file(&old.id).await?;
+                document_draft(DocumentInput { meta, digest, file })
+            }
+        },
+    };
+    issue(
+        app,
+        actor,
+        draft,
+        Some(Supersede {
+            old,
+            reason_code,
+            reason_text,
+        }),
+    )
+    .await
+}
+
+async fn issue(
+    app: &App,
+    actor: &Actor,
+    draft: Draft,
+    supersede: Option<Supersede>,
+) -> Result<CredentialRow, AppError> {
+    let key = app.keys.signing_key(&actor.agency).ok_or_else(|| {
+        AppError::Conflict(format!("agency {} has no active signing key", actor.agency))
+    })?;
+    // A slot collision can only come from another instance allocating the same slot before
+    // our feed caught up; a few retries with fresh slots settle it.
+    for _ in 0..5 {
+        let (list, index) = allocate_slot(app).await?;
+        let id = CredentialId::generate();
+        let issued_at = now();
+        let claims = QrClaims {
+            issuer: actor.agency.to_string(),
+            id: id.to_string(),
+            kind: draft.kind.short().to_owned(),
+            issued_at,
+            name: draft.name_printed.clone(),
+            status: (list, index),
+            digest: draft.digest.map(|d| d.b64()),
+        };
+        let payload = serde_json::to_vec(&claims).context("claims to JSON")?;
+        let token = sign_compact(&payload, None, &key.signer(key.short_kid()))
+            .map_err(|e| anyhow::anyhow!("signing failed: {e}"))?;
+        let new = NewCredential {
+            id: id.to_string(),
+            agency_code: actor.agency.to_string(),
+            kind: draft.kind.as_str().to_owned(),
+            person_id: draft.person_id.clone(),
+            kid: key.kid.clone(),
+            supersedes: supersede.as_ref().map(|s| s.old.id.clone()),
+            issued_at,
+            name_printed: draft.name_printed.clone(),
+            status_list: i64::from(list),
+            status_index: i64::from(index),
+            token,
+            subject_json: draft.subject.to_string(),
+            doc_sha256: draft.digest.map(|d| d.hex()),
+            doc_file: draft
+                .file
+                .as_ref()
+                .filter(|_| app.config.keep_documents)
+                .map(|f| f.0.clone()),
+            doc_media_type: draft
+                .file
+                .as_ref()
+                .filter(|_| app.config.keep_documents)
+                .map(|f| f.1.clone()),
+            created_by: actor.id.clone(),
+        };
+        let change = supersede.as_ref().map(|s| StatusChange {
+            credential_id: s.old.id.clone(),
+            from_status: Some(s.old.status.clone()),
+            to_status: CredentialStatus::Superseded.as_str().to_owned(),
+            reason_code: Some(s.reason_code.as_str().to_owned()),
+            reason_text: s.reason_text.clone(),
+            superseded_by: Some(id.to_string()),
+            actor: actor.id.clone(),
+            at: issued_at,
+        });
+        match app.store.insert_credential(&new, change.as_ref()).await {
+            Ok(()) => {
+                app.status.sync(&app.store).await?;
+                tracing::info!(credential.id = %id, credential.kind = draft.kind.as_str(), "issued");
+                return Ok(app.store.get_credential(id.as_str()).await?);
+            }
+            Err(StoreError::Conflict(m))
+                if m.contains("status") || m.contains("UNIQUE") || m.contains("unique") =>
+            {
+                if supersede.is_some() && m.contains("status changed") {
+                    return Err(AppError::Conflict(m));
+                }
+                app.status.sync(&app.store).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AppError::Internal(anyhow::anyhow!(
+        "could not find a free status slot after 5 attempts"
+    )))
+}
+
+async fn allocate_slot(app: &App) -> Result<(u32, u32), AppError> {
+    loop {
+        match app.status.allocate() {
+            Ok(slot) => return Ok(slot),
+            Err(next) => {
+                app.store
+                    .create_status_list(i64::from(next), i64::from(LIST_SIZE))
+                    .await?;
+                app.status.add_list(next, LIST_SIZE);
+                tracing::info!(status.list = next, "opened a new status list");
+            }
+        }
+    }
+}
+
+/// Suspend, reinstate or revoke a credential of the actor's agency.
+#[tracing::instrument(skip_all, fields(credential.id = %id, action = action.as_str()))]
+pub async fn change_status(
+    app: &App,
+    actor: &Actor,
+    id: &CredentialId,
+    action: StatusAction,
+    reason_code: ReasonCode,
+    reason_text: Option<String>,
+) -> Result<CredentialRow, AppError> {
+    let c = own_credential(app, actor, id).await?;
+    let from = CredentialStatus::parse(&c.status)?;
+    let to = action.apply(from).ok_or_else(|| {
+        AppError::Conflict(format!(
+            "cannot {} a credential that is {from}",
+            action.as_str()
+        ))
+    })?;
+    if action == StatusAction::Supersede {
+        return Err(Invalid::new("action", "use re-issue to supersede").into());
+    }
+    app.store
+        .change_status(&StatusChange {
+            credential_id: c.id.clone(),
+            from_status: Some(from.as_str().to_owned()),
+            to_status: to.as_str().to_owned(),
+            reason_code: Some(reason_code.as_str().to_owned()),
+            reason_text,
+            superseded_by: None,
+            actor: actor.id.clone(),
+            at: now(),
+        })
+        .await?;
+    app.status.sync(&app.store).await?;
+    tracing::info!(status.to = to.as_str(), "status changed");
+    Ok(app.store.get_credential(id.as_str()).await?)
+}

@@ -1,0 +1,23 @@
+//! Sanad: signed digital IDs and document-authenticity certificates whose QR codes resolve
+//! to live records.
+//!
+//! The crate is organised by capability (see `STYLE.md`): `domain` holds the pure types,
+//! `keys`, `issuance`, `status`, `verification` and `audit` the behaviour, `storage` the one
+//! database interface, `render` what people see, and `web` the HTTP surface that calls them.
+//! `main.rs` only parses the command line and calls [`cli::run`].
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod audit;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod issuance;
+pub mod keys;
+pub mod render;
+pub mod status;
+pub mod storage;
+pub mod verification;
+pub mod web;

@@ -1,0 +1,52 @@
+//! Per-language string tables (`templates/i18n/{ar,en}.json`), embedded at build time.
+//! Arabic is the first language of every page; English follows.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+/// A language's strings, by key.
+pub type Table = BTreeMap<String, String>;
+
+fn parse(src: &str) -> Table {
+    // The tables are part of the binary and checked by a test; an error here is a build bug.
+    serde_json::from_str(src).unwrap_or_default()
+}
+
+/// Arabic strings.
+pub static AR: LazyLock<Table> =
+    LazyLock::new(|| parse(include_str!("../../templates/i18n/ar.json")));
+/// English strings.
+pub static EN: LazyLock<Table> =
+    LazyLock::new(|| parse(include_str!("../../templates/i18n/en.json")));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_parse_and_have_the_same_keys() {
+        assert!(AR.len() > 20);
+        let a: Vec<_> = AR.keys().collect();
+        let e: Vec<_> = EN.keys().collect();
+        assert_eq!(a, e);
+        // Every status and reason code has words in both languages.
+        for s in ["active", "suspended", "revoked", "superseded"] {
+            assert!(AR.contains_key(&format!("status_{s}")));
+        }
+        for r in [
+            "data_changed",
+            "lost",
+            "stolen",
+            "deceased",
+            "fraud",
+            "eligibility_ended",
+            "under_review",
+            "issued_in_error",
+            "review_cleared",
+            "key_compromise",
+            "other",
+        ] {
+            assert!(AR.contains_key(&format!("reason_{r}")), "{r}");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! Migrations embedded in the binary (so `sanad serve` needs no files beside it), applied at
+//! start by sqlx's migrator with its usual bookkeeping table and checksums.
+
+use super::{Engine, StoreError};
+use sqlx::AnyPool;
+use sqlx::SqlSafeStr as _;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use std::borrow::Cow;
+
+/// `(version, description, sqlite sql, postgres sql)`, in order.
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    1,
+    "core",
+    include_str!("../../migrations/sqlite/0001_core.sql"),
+    include_str!("../../migrations/postgres/0001_core.sql"),
+)];
+
+#[derive(Debug)]
+struct Embedded(Engine);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> futures_core::future::BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>>
+    {
+        let list = MIGRATIONS
+            .iter()
+            .map(|(v, d, lite, pg)| {
+                let sql = if self.0 == Engine::Sqlite { *lite } else { *pg };
+                Migration::new(
+                    *v,
+                    Cow::Borrowed(*d),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Box::pin(async move { Ok(list) })
+    }
+}
+
+/// Apply every migration not yet applied.
+pub(super) async fn run(pool: &AnyPool, engine: Engine) -> Result<(), StoreError> {
+    let migrator = Migrator::new(Embedded(engine)).await?;
+    migrator.run(pool).await?;
+    Ok(())
+}

@@ -1,0 +1,723 @@
+//! The one storage interface, over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Both engines are reached through sqlx's `Any` driver with the same SQL: SQLite accepts
+//! PostgreSQL's `$1` placeholders, times are BIGINT seconds and no engine-specific types are
+//! used, so the only SQL that differs lives in `migrations/sqlite` and `migrations/postgres`.
+//! Composite writes (issue a credential, change a status) are single transactions that also
+//! append the audit entry and the status-feed row, so no state change exists unaudited.
+//!
+//! Storage knows nothing of HTTP or signing: it stores what the capabilities hand it.
+
+mod migrate;
+mod rows;
+
+pub use rows::{
+    AgencyRow, ApiTokenRow, AuditRow, CredentialRow, KeyRow, NewCredential, PersonRow,
+    StatusChange, StatusChangeRow,
+};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Row as _};
+use std::time::Duration;
+
+/// Which engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// SQLite file (WAL).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// Storage errors. `Conflict` is a unique-constraint violation, `NotFound` a missing row;
+/// everything else is internal.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row.
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint or a concurrent change got there first.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Anything else from the database.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// Migration failure.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+fn map_unique(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict(d.message().to_owned());
+    }
+    StoreError::Db(e)
+}
+
+/// The database handle. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    engine: Engine,
+}
+
+/// Current time in seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Connect to `url` (`sqlite://…` or `postgres://…`) and apply the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let engine = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Engine::Postgres
+        } else if url.starts_with("sqlite:") {
+            Engine::Sqlite
+        } else {
+            return Err(StoreError::Conflict(
+                "database URL must start with sqlite: or postgres://".into(),
+            ));
+        };
+        let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
+        let pool = match engine {
+            Engine::Sqlite => {
+                opts.max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            // WAL lets readers go on while one writer commits; NORMAL sync is
+                            // durable across process crashes (STACK-NOTES measured 6-7k tx/s).
+                            sqlx::raw_sql(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .execute(conn)
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(url)
+                    .await?
+            }
+            Engine::Postgres => opts.max_connections(16).connect(url).await?,
+        };
+        let store = Self { pool, engine };
+        migrate::run(&store.pool, engine).await?;
+        Ok(store)
+    }
+
+    /// The engine in use.
+    pub fn engine(&self) -> Engine {
+        self.engine
+    }
+
+    /// The pool, for tests that tamper with rows directly.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// `SELECT 1`, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ----- agencies -------------------------------------------------------------------
+
+    /// Add an agency; a second agency with the same code is a conflict.
+    pub async fn insert_agency(&self, a: &AgencyRow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO agencies (code, name_ar, name_en, base_url, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&a.code)
+        .bind(&a.name_ar)
+        .bind(&a.name_en)
+        .bind(&a.base_url)
+        .bind(a.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        audit_append(&mut tx, head, "system", "agency.add", &a.code, "{}").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// All agencies, by code.
+    pub async fn list_agencies(&self) -> Result<Vec<AgencyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT code, name_ar, name_en, base_url, created_at FROM agencies ORDER BY code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(AgencyRow::from_row).collect()
+    }
+
+    // ----- keys -----------------------------------------------------------------------
+
+    /// Record a new public key. A short-kid collision is a conflict.
+    pub async fn insert_key(&self, k: &KeyRow, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, short_kid, agency_code, public_x, status, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&k.kid)
+        .bind(&k.short_kid)
+        .bind(&k.agency_code)
+        .bind(&k.public_x)
+        .bind(&k.status)
+        .bind(k.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        let detail = serde_json::json!({"agency": k.agency_code}).to_string();
+        audit_append(&mut tx, head, actor, "key.generate", &k.kid, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// All keys, oldest first.
+    pub async fn list_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kid, short_kid, agency_code, public_x, status, created_at, retired_at, revoked_at, revocation_reason FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(KeyRow::from_row).collect()
+    }
+
+    // ----- persons --------------------------------------------------------------------
+
+    /// Store a new person record.
+    pub async fn insert_person(&self, p: &PersonRow, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO persons (id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&p.id)
+        .bind(&p.agency_code)
+        .bind(&p.name_ar)
+        .bind(&p.name_en)
+        .bind(&p.date_of_birth)
+        .bind(&p.national_id)
+        .bind(&p.programme)
+        .bind(p.created_at)
+        .bind(p.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        let detail = serde_json::json!({"agency": p.agency_code}).to_string();
+        audit_append(&mut tx, head, actor, "person.create", &p.id, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replace a person's fields (the id and agency stay).
+    pub async fn update_person(&self, p: &PersonRow, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        let r = sqlx::query(
+            "UPDATE persons SET name_ar = $1, name_en = $2, date_of_birth = $3, national_id = $4, programme = $5, updated_at = $6 WHERE id = $7 AND agency_code = $8",
+        )
+        .bind(&p.name_ar)
+        .bind(&p.name_en)
+        .bind(&p.date_of_birth)
+        .bind(&p.national_id)
+        .bind(&p.programme)
+        .bind(p.updated_at)
+        .bind(&p.id)
+        .bind(&p.agency_code)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit_append(&mut tx, head, actor, "person.update", &p.id, "{}").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One person.
+    pub async fn get_person(&self, id: &str) -> Result<PersonRow, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {PERSON_COLS} FROM persons WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(PersonRow::from_row)
+        .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    /// An agency's persons, optionally filtered by exact national ID, newest first.
+    pub async fn list_persons(
+        &self,
+        agency: &str,
+        national_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<PersonRow>, StoreError> {
+        let rows = match national_id {
+            Some(n) => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {PERSON_COLS} FROM persons WHERE agency_code = $1 AND national_id = $2 ORDER BY created_at DESC, id LIMIT $3"
+                )))
+                .bind(agency)
+                .bind(n)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(AssertSqlSafe(format!(
+                    "SELECT {PERSON_COLS} FROM persons WHERE agency_code = $1 ORDER BY created_at DESC, id LIMIT $2"
+                )))
+                .bind(agency)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(PersonRow::from_row).collect()
+    }
+
+    // ----- status lists ---------------------------------------------------------------
+
+    /// All status lists.
+    pub async fn list_status_lists(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT id, size FROM status_lists ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+
+    /// Create a status list (idempotent: a concurrent creator of the same id wins quietly).
+    pub async fn create_status_list(&self, id: i64, size: i64) -> Result<(), StoreError> {
+        let r = sqlx::query("INSERT INTO status_lists (id, size, created_at) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(size)
+            .bind(now())
+            .execute(&self.pool)
+            .await;
+        match r.map_err(map_unique) {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    // ----- credentials ----------------------------------------------------------------
+
+    /// Insert a credential with its issuance feed row and audit entry; when `supersedes` is
+    /// set, the old credential is marked superseded in the same transaction (re-issue).
+    pub async fn insert_credential(
+        &self,
+        c: &NewCredential,
+        supersede: Option<&StatusChange>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut head = audit_begin(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO credentials (id, agency_code, kind, person_id, kid, status, status_changed_at, supersedes, issued_at, name_printed, status_list, status_index, token, subject_json, doc_sha256, doc_file, doc_media_type, created_by) \
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(&c.id)
+        .bind(&c.agency_code)
+        .bind(&c.kind)
+        .bind(&c.person_id)
+        .bind(&c.kid)
+        .bind(c.issued_at)
+        .bind(&c.supersedes)
+        .bind(c.issued_at)
+        .bind(&c.name_printed)
+        .bind(c.status_list)
+        .bind(c.status_index)
+        .bind(&c.token)
+        .bind(&c.subject_json)
+        .bind(&c.doc_sha256)
+        .bind(&c.doc_file)
+        .bind(&c.doc_media_type)
+        .bind(&c.created_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        feed_insert(
+            &mut tx,
+            &StatusChange {
+                credential_id: c.id.clone(),
+                from_status: None,
+                to_status: "active".into(),
+                reason_code: None,
+                reason_text: None,
+                superseded_by: None,
+                actor: c.created_by.clone(),
+                at: c.issued_at,
+            },
+            c.status_list,
+            c.status_index,
+        )
+        .await?;
+        let detail = serde_json::json!({
+            "agency": c.agency_code, "kind": c.kind, "kid": c.kid,
+            "status_list": c.status_list, "status_index": c.status_index,
+            "supersedes": c.supersedes,
+        })
+        .to_string();
+        head = audit_append(
+            &mut tx,
+            head,
+            &c.created_by,
+            "credential.issue",
+            &c.id,
+            &detail,
+        )
+        .await?;
+        if let Some(ch) = supersede {
+            head = audit_reserve(&mut tx, head).await?;
+            change_status_in(&mut tx, head, ch).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Apply a status change if the credential is still in `ch.from_status` (optimistic:
+    /// a concurrent change makes this a conflict rather than a lost update).
+    pub async fn change_status(&self, ch: &StatusChange) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        change_status_in(&mut tx, head, ch).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One credential (the document file is not loaded).
+    pub async fn get_credential(&self, id: &str) -> Result<CredentialRow, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {CRED_COLS} FROM credentials WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(CredentialRow::from_row)
+        .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    /// An agency's credentials, newest first, with optional filters and keyset paging
+    /// (`before` = the `issued_at`/`id` of the last row of the previous page).
+    pub async fn list_credentials(
+        &self,
+        agency: &str,
+        filter: &CredentialFilter,
+    ) -> Result<Vec<CredentialRow>, StoreError> {
+        let mut sql = format!("SELECT {CRED_COLS} FROM credentials WHERE agency_code = $1");
+        let mut n = 1;
+        let mut next = |sql: &mut String, clause: &str| {
+            n += 1;
+            sql.push_str(&clause.replace('?', &format!("${n}")));
+        };
+        if filter.status.is_some() {
+            next(&mut sql, " AND status = ?");
+        }
+        if filter.kind.is_some() {
+            next(&mut sql, " AND kind = ?");
+        }
+        if filter.person_id.is_some() {
+            next(&mut sql, " AND person_id = ?");
+        }
+        if filter.before.is_some() {
+            next(&mut sql, " AND (issued_at < ?");
+            next(&mut sql, " OR (issued_at = ?");
+            next(&mut sql, " AND id < ?))");
+        }
+        next(&mut sql, " ORDER BY issued_at DESC, id DESC LIMIT ?");
+        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(agency);
+        if let Some(s) = &filter.status {
+            q = q.bind(s.clone());
+        }
+        if let Some(k) = &filter.kind {
+            q = q.bind(k.clone());
+        }
+        if let Some(p) = &filter.person_id {
+            q = q.bind(p.clone());
+        }
+        if let Some((t, id)) = &filter.before {
+            q = q.bind(*t).bind(*t).bind(id.clone());
+        }
+        let rows = q.bind(filter.limit).fetch_all(&self.pool).await?;
+        rows.iter().map(CredentialRow::from_row).collect()
+    }
+
+    /// The stored document file of a certificate, if one was kept.
+    pub async fn get_document_file(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let row = sqlx::query("SELECT doc_file, doc_media_type FROM credentials WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let file: Option<Vec<u8>> = row.try_get(0)?;
+        let mt: Option<String> = row.try_get(1)?;
+        Ok(file.map(|f| (f, mt.unwrap_or_else(|| "application/octet-stream".into()))))
+    }
+
+    /// Every allocated status-list slot with its current status, for the in-memory view at
+    /// start-up.
+    pub async fn all_status_slots(&self) -> Result<Vec<(i64, i64, String)>, StoreError> {
+        let rows = sqlx::query("SELECT status_list, status_index, status FROM credentials")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .collect()
+    }
+
+    /// Feed rows after `seq`, in order.
+    pub async fn changes_since(
+        &self,
+        seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StatusChangeRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, credential_id, status_list, status_index, from_status, to_status, reason_code, superseded_by, at FROM status_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(StatusChangeRow::from_row).collect()
+    }
+
+    /// The newest feed sequence number (0 when empty).
+    pub async fn last_change_seq(&self) -> Result<i64, StoreError> {
+        let r = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM status_changes")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.try_get(0)?)
+    }
+
+    /// Status details (reason, time, replacement) of every credential that is not active.
+    pub async fn inactive_details(&self) -> Result<Vec<StatusChangeRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT 0, id, status_list, status_index, NULL, status, status_reason_code, superseded_by, status_changed_at FROM credentials WHERE status <> 'active'",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(StatusChangeRow::from_row).collect()
+    }
+
+    // ----- API tokens -----------------------------------------------------------------
+
+    /// Store a new API token (hash only).
+    pub async fn insert_api_token(&self, t: &ApiTokenRow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, agency_code, token_hash, scopes, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&t.id)
+        .bind(&t.agency_code)
+        .bind(&t.token_hash)
+        .bind(&t.scopes)
+        .bind(&t.label)
+        .bind(t.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        let detail = serde_json::json!({"agency": t.agency_code, "scopes": t.scopes}).to_string();
+        audit_append(&mut tx, head, "system", "token.create", &t.id, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Find a live token by the hash of its secret and note its use.
+    pub async fn find_api_token(&self, hash: &str) -> Result<ApiTokenRow, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, agency_code, token_hash, scopes, label, created_at, last_used_at, revoked_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let t = ApiTokenRow::from_row(&row)?;
+        let now = now();
+        // Last use is kept to the minute: no write per request on a busy token.
+        if t.last_used_at.is_none_or(|u| now - u >= 60) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&t.id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(t)
+    }
+
+    // ----- audit ----------------------------------------------------------------------
+
+    /// The whole audit log in order (for verification and export).
+    pub async fn audit_entries(&self) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(AuditRow::from_row).collect()
+    }
+}
+
+/// Filters for listing credentials.
+#[derive(Debug, Default, Clone)]
+pub struct CredentialFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this kind.
+    pub kind: Option<String>,
+    /// Only this person's.
+    pub person_id: Option<String>,
+    /// Keyset cursor: rows strictly before `(issued_at, id)`.
+    pub before: Option<(i64, String)>,
+    /// Page size.
+    pub limit: i64,
+}
+
+const PERSON_COLS: &str = "id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at";
+const CRED_COLS: &str = "id, agency_code, kind, person_id, kid, status, status_reason_code, status_reason_text, status_changed_at, superseded_by, supersedes, issued_at, name_printed, status_list, status_index, token, subject_json, doc_sha256, doc_media_type, created_by";
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
+
+/// The audit head as read at the start of a write transaction.
+#[derive(Debug, Clone)]
+struct Head {
+    seq: i64,
+    hash: String,
+}
+
+/// Take the audit head's row lock (the first statement of every write transaction) and
+/// reserve the next sequence number.
+async fn audit_begin(tx: &mut Tx<'_>) -> Result<Head, StoreError> {
+    let row: AnyRow =
+        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+            .fetch_one(&mut **tx)
+            .await?;
+    Ok(Head {
+        seq: row.try_get(0)?,
+        hash: row.try_get(1)?,
+    })
+}
+
+/// Reserve one more sequence number in a transaction that already holds the head.
+async fn audit_reserve(tx: &mut Tx<'_>, head: Head) -> Result<Head, StoreError> {
+    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(Head {
+        seq: head.seq + 1,
+        hash: head.hash,
+    })
+}
+
+/// Append the entry numbered `head.seq`, chained to `head.hash`, and move the head.
+async fn audit_append(
+    tx: &mut Tx<'_>,
+    head: Head,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &str,
+) -> Result<Head, StoreError> {
+    let at = now();
+    let hash = crate::audit::entry_hash(&head.hash, head.seq, at, actor, action, subject, detail);
+    sqlx::query(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(head.seq)
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(detail)
+    .bind(&head.hash)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+        .bind(&hash)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Head {
+        seq: head.seq,
+        hash,
+    })
+}
+
+async fn feed_insert(
+    tx: &mut Tx<'_>,
+    ch: &StatusChange,
+    list: i64,
+    index: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO status_changes (credential_id, status_list, status_index, from_status, to_status, reason_code, reason_text, superseded_by, actor, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&ch.credential_id)
+    .bind(list)
+    .bind(index)
+    .bind(&ch.from_status)
+    .bind(&ch.to_status)
+    .bind(&ch.reason_code)
+    .bind(&ch.reason_text)
+    .bind(&ch.superseded_by)
+    .bind(&ch.actor)
+    .bind(ch.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn change_status_in(
+    tx: &mut Tx<'_>,
+    head: Head,
+    ch: &StatusChange,
+) -> Result<(), StoreError> {
+    let r = sqlx::query(
+        "UPDATE credentials SET status = $1, status_reason_code = $2, status_reason_text = $3, status_changed_at = $4, superseded_by = COALESCE($5, superseded_by) WHERE id = $6 AND status = $7",
+    )
+    .bind(&ch.to_status)
+    .bind(&ch.reason_code)
+    .bind(&ch.reason_text)
+    .bind(ch.at)
+    .bind(&ch.superseded_by)
+    .bind(&ch.credential_id)
+    .bind(&ch.from_status)
+    .execute(&mut **tx)
+    .await?;
+    if r.rows_affected() == 0 {
+        return Err(StoreError::Conflict(
+            "the credential's status changed meanwhile".into(),
+        ));
+    }
+    let slot = sqlx::query("SELECT status_list, status_index FROM credentials WHERE id = $1")
+        .bind(&ch.credential_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    feed_insert(tx, ch, slot.try_get(0)?, slot.try_get(1)?).await?;
+    let detail = serde_json::json!({
+        "from": ch.from_status, "to": ch.to_status, "reason_code": ch.reason_code,
+        "superseded_by": ch.superseded_by,
+    })
+    .to_string();
+    let action = format!("credential.{}", ch.to_status);
+    audit_append(tx, head, &ch.actor, &action, &ch.credential_id, &detail).await?;
+    Ok(())
+}

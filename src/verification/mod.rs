@@ -1,0 +1,321 @@
+//! Verification: take what an officer scanned and say, with every check named, whether it
+//! is genuine and in force.
+//!
+//! The scanned-QR path touches no database: the key comes from the in-memory key registry
+//! and the status from the in-memory status lists (kept current from the status feed). Only
+//! a lookup by bare id (a reference-only QR) reads the database.
+//!
+//! Checks run in a fixed order and the first failure decides the outcome: `format`,
+//! `issuer_trusted`, `signature`, `key_status`, `status`, then `document_digest` when a file
+//! was given. A token can never make us fetch anything: `jku`, `x5u`, `jwk`, `crit` and
+//! every other unexpected header member are refused before any cryptography.
+
+use crate::app::App;
+use crate::domain::{
+    CheckedClaims, CredentialId, CredentialKind, CredentialStatus, DocumentDigest,
+    PublicCredential, QrClaims, QrText, rfc3339,
+};
+use crate::keys::{KeyStatus, TokenError, inspect, verify_compact};
+use crate::storage::StoreError;
+use serde::{Deserialize, Serialize};
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Genuine and in force.
+    Valid,
+    /// Genuine, temporarily not in force.
+    Suspended,
+    /// Genuine, withdrawn.
+    Revoked,
+    /// Genuine, replaced (see `superseded_by`).
+    Superseded,
+    /// Signed by a key that has been revoked.
+    KeyRevoked,
+    /// Signed by a key this deployment does not trust.
+    UnknownIssuer,
+    /// Malformed, tampered or wrongly signed.
+    Invalid,
+    /// The presented document is not the one certified.
+    DocumentMismatch,
+    /// No such credential.
+    NotFound,
+}
+
+/// One named check.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct Check {
+    /// `format`, `issuer_trusted`, `signature`, `key_status`, `status`, `document_digest`.
+    pub name: &'static str,
+    /// Passed?
+    pub ok: bool,
+    /// Detail, e.g. the status or why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The answer of `POST /api/v1/verify`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    /// The verdict.
+    pub outcome: Outcome,
+    /// Why, for `invalid` and other failures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Public fields, when the credential could be identified.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<PublicCredential>,
+    /// Every check that ran, in order.
+    pub checks: Vec<Check>,
+}
+
+impl Verification {
+    fn fail(outcome: Outcome, reason: String, mut checks: Vec<Check>, name: &'static str) -> Self {
+        checks.push(Check {
+            name,
+            ok: false,
+            detail: Some(reason.clone()),
+        });
+        Self {
+            outcome,
+            reason: Some(reason),
+            credential: None,
+            checks,
+        }
+    }
+}
+
+fn pass(name: &'static str, detail: Option<String>) -> Check {
+    Check {
+        name,
+        ok: true,
+        detail,
+    }
+}
+
+fn status_outcome(s: CredentialStatus) -> Outcome {
+    match s {
+        CredentialStatus::Active => Outcome::Valid,
+        CredentialStatus::Suspended => Outcome::Suspended,
+        CredentialStatus::Revoked => Outcome::Revoked,
+        CredentialStatus::Superseded => Outcome::Superseded,
+    }
+}
+
+/// Verify a scanned QR text. A reference-only QR (no token) is looked up by id.
+pub async fn verify_qr(app: &App, text: &str, document: Option<&[u8]>) -> Verification {
+    match QrText::parse(text) {
+        Err(e) => Verification::fail(Outcome::Invalid, e.message, vec![], "format"),
+        Ok(QrText { id, token: None }) => verify_id(app, &id, document).await,
+        Ok(QrText { id, token: Some(t) }) => verify_token(app, &t, Some(&id), document),
+    }
+}
+
+/// Verify a compact JWS (a QR token). Pure memory: no I/O.
+pub fn verify_token(
+    app: &App,
+    token: &str,
+    expected_id: Option<&CredentialId>,
+    document: Option<&[u8]>,
+) -> Verification {
+    let token = token.trim();
+    let mut checks = Vec::with_capacity(6);
+    let header = match inspect(token) {
+        Ok(h) => h,
+        Err(TokenError::UnknownKid) => {
+            checks.push(pass("format", None));
+            return Verification::fail(
+                Outcome::UnknownIssuer,
+                "the token names no key".into(),
+                checks,
+                "issuer_trusted",
+            );
+        }
+        Err(e) => return Verification::fail(Outcome::Invalid, e.to_string(), checks, "format"),
+    };
+    checks.push(pass("format", None));
+    let Some(key) = app.keys.get(&header.kid) else {
+        return Verification::fail(
+            Outcome::UnknownIssuer,
+            "signed by a key this deployment does not trust".into(),
+            checks,
+            "issuer_trusted",
+        );
+    };
+    let payload = match verify_compact(token, &key.verifier) {
+        Ok(p) => p,
+        Err(e) => {
+            checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
+            return Verification::fail(Outcome::Invalid, e.to_string(), checks, "signature");
+        }
+    };
+    let claims: CheckedClaims = match serde_json::from_slice::<QrClaims>(&payload)
+        .map_err(|_| "the claims are not a Sanad QR token".to_owned())
+        .and_then(|c| c.check().map_err(|e| e.to_string()))
+    {
+        Ok(c) => c,
+        Err(reason) => return Verification::fail(Outcome::Invalid, reason, checks, "format"),
+    };
+    if claims.issuer != key.agency {
+        return Verification::fail(
+            Outcome::Invalid,
+            "the token's issuer is not the key's agency".into(),
+            checks,
+            "issuer_trusted",
+        );
+    }
+    checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
+    checks.push(pass("signature", None));
+    if let Some(id) = expected_id
+        && *id != claims.id
+    {
+        return Verification::fail(
+            Outcome::Invalid,
+            "the QR's link and its signed token name different credentials".into(),
+            checks,
+            "format",
+        );
+    }
+    if key.status == KeyStatus::Revoked {
+        return Verification::fail(
+            Outcome::KeyRevoked,
+            "the signing key has been revoked".into(),
+            checks,
+            "key_status",
+        );
+    }
+    checks.push(pass(
+        "key_status",
+        Some(format!("{:?}", key.status).to_lowercase()),
+    ));
+    let (list, idx) = claims.raw.status;
+    let Some(live) = app.status.lookup(list, idx, claims.id.as_str()) else {
+        return Verification::fail(
+            Outcome::NotFound,
+            "this deployment has no record of the credential".into(),
+            checks,
+            "status",
+        );
+    };
+    let public = PublicCredential {
+        id: claims.id.to_string(),
+        kind: claims.kind,
+        status: live.status,
+        status_reason_code: live.detail.as_ref().and_then(|d| d.reason_code.clone()),
+        status_at: rfc3339(live.detail.as_ref().map_or(claims.raw.issued_at, |d| d.at)),
+        superseded_by: live.detail.as_ref().and_then(|d| d.superseded_by.clone()),
+        issuer: app.issuer(claims.issuer.as_str()),
+        issued_at: rfc3339(claims.raw.issued_at),
+        name_as_printed: claims.raw.name.clone(),
+    };
+    finish(public, claims.digest, document, checks)
+}
+
+fn finish(
+    public: PublicCredential,
+    signed_digest: Option<DocumentDigest>,
+    document: Option<&[u8]>,
+    mut checks: Vec<Check>,
+) -> Verification {
+    let status = public.status;
+    checks.push(Check {
+        name: "status",
+        ok: status == CredentialStatus::Active,
+        detail: Some(status.as_str().to_owned()),
+    });
+    let mut outcome = status_outcome(status);
+    let mut reason = None;
+    if let Some(bytes) = document {
+        match (public.kind, signed_digest) {
+            (CredentialKind::Document, Some(d)) => {
+                let ok = DocumentDigest::of(bytes) == d;
+                checks.push(Check {
+                    name: "document_digest",
+                    ok,
+                    detail: Some(if ok { "match" } else { "mismatch" }.to_owned()),
+                });
+                if !ok {
+                    outcome = Outcome::DocumentMismatch;
+                    reason = Some("the file is not the certified document".to_owned());
+                }
+            }
+            _ => {
+                checks.push(Check {
+                    name: "document_digest",
+                    ok: false,
+                    detail: Some("not a document certificate".to_owned()),
+                });
+                outcome = Outcome::DocumentMismatch;
+                reason =
+                    Some("a file was given but the credential certifies no document".to_owned());
+            }
+        }
+    }
+    if reason.is_none() && outcome != Outcome::Valid {
+        reason = Some(format!("the credential is {status}"));
+    }
+    Verification {
+        outcome,
+        reason,
+        credential: Some(public),
+        checks,
+    }
+}
+
+/// Verify by credential id (reference-only QR or a typed number): the live record decides,
+/// since there is no signature to check.
+pub async fn verify_id(app: &App, id: &CredentialId, document: Option<&[u8]>) -> Verification {
+    let checks = vec![pass(
+        "format",
+        Some("reference only: no signature to check".into()),
+    )];
+    let c = match app.store.get_credential(id.as_str()).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound) => {
+            return Verification::fail(
+                Outcome::NotFound,
+                "no credential with this id".into(),
+                checks,
+                "status",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "credential lookup failed");
+            return Verification::fail(
+                Outcome::NotFound,
+                "the record could not be read now; try again".into(),
+                checks,
+                "status",
+            );
+        }
+    };
+    let Some(public) = public_from_row(app, &c) else {
+        return Verification::fail(
+            Outcome::Invalid,
+            "stored record is unreadable".into(),
+            checks,
+            "status",
+        );
+    };
+    let digest = c
+        .doc_sha256
+        .as_deref()
+        .and_then(|d| DocumentDigest::parse(d).ok());
+    finish(public, digest, document, checks)
+}
+
+/// The public view of a stored credential (status from the row, which the feed mirrors).
+pub fn public_from_row(app: &App, c: &crate::storage::CredentialRow) -> Option<PublicCredential> {
+    Some(PublicCredential {
+        id: c.id.clone(),
+        kind: CredentialKind::parse(&c.kind).ok()?,
+        status: CredentialStatus::parse(&c.status).ok()?,
+        status_reason_code: c.status_reason_code.clone(),
+        status_at: rfc3339(c.status_changed_at),
+        superseded_by: c.superseded_by.clone(),
+        issuer: app.issuer(&c.agency_code),
+        issued_at: rfc3339(c.issued_at),
+        name_as_printed: c.name_printed.clone(),
+    })
+}

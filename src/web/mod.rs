@@ -1,0 +1,122 @@
+//! HTTP: one router built from per-feature route sets, with the OpenAPI description
+//! generated from the same handler annotations (so the document cannot drift from the code).
+
+pub mod api;
+pub mod extract;
+pub mod public;
+
+use crate::app::App;
+use crate::error::problem;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use std::sync::Arc;
+use std::time::Duration;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Body limit of JSON API requests.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Sanad", description = "Signed digital IDs and document-authenticity certificates whose QR codes resolve to live records."),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The router and its OpenAPI document.
+pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
+    use utoipa::OpenApi as _;
+    let json_api = OpenApiRouter::<Arc<App>>::with_openapi(ApiDoc::openapi())
+        .routes(routes!(api::create_person, api::list_persons))
+        .routes(routes!(api::get_person, api::update_person))
+        .routes(routes!(api::issue_credential, api::list_credentials))
+        .routes(routes!(api::get_credential))
+        .routes(routes!(api::suspend))
+        .routes(routes!(api::reinstate))
+        .routes(routes!(api::revoke))
+        .routes(routes!(api::reissue))
+        .routes(routes!(public::live_record))
+        .routes(routes!(public::qr_png))
+        .routes(routes!(public::qr_svg))
+        .routes(routes!(public::jwks))
+        .routes(routes!(public::healthz))
+        .routes(routes!(public::readyz))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
+    let uploads = OpenApiRouter::<Arc<App>>::new()
+        .routes(routes!(api::issue_document_upload))
+        .layer(DefaultBodyLimit::max(api::MAX_DOCUMENT_BYTES + 64 * 1024));
+    let verify = OpenApiRouter::<Arc<App>>::new()
+        .routes(routes!(public::verify))
+        .layer(DefaultBodyLimit::max(public::MAX_VERIFY_BYTES));
+    json_api.merge(uploads).merge(verify).split_for_parts()
+}
+
+/// The complete application router.
+pub fn router(app: Arc<App>) -> Router {
+    let (routes, openapi) = routes();
+    let openapi = Arc::new(openapi);
+    let security_headers = [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        (
+            "content-security-policy",
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
+             media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    ];
+    let mut r = routes
+        .route(
+            "/api/openapi.json",
+            axum::routing::get(move || {
+                let doc = openapi.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async {
+            problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                Some("no such endpoint".into()),
+                None,
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            problem(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                Some("this endpoint does not take that method".into()),
+                None,
+            )
+            .into_response()
+        })
+        .with_state(app);
+    for (name, value) in security_headers {
+        r = r.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
+    }
+    r.layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    ))
+}
