@@ -2,8 +2,8 @@
 //!
 //! The QR token must fit a dense but printable QR (version 14 at level M for an ID with a
 //! 40-character Arabic name), so its claims have one-letter names and carry only what an
-//! offline verifier needs to show: issuer, id, kind, issue time, the name as printed, where
-//! its status lives, and the document digest for certificates.
+//! offline verifier needs to show: issuer, id, issue time, the name as printed, where
+//! its status lives, and the document digest for certificates (whose presence is the kind).
 //!
 //! The QR text is `{public_url}/v/{id}#{digits}`: an ordinary phone camera opens the live
 //! record, the fragment is never sent to the server, and the token is written as decimal
@@ -34,28 +34,12 @@ impl CredentialKind {
         }
     }
 
-    /// The one- or two-letter form used in the QR token.
-    pub fn short(self) -> &'static str {
-        match self {
-            Self::DigitalId => "id",
-            Self::Document => "doc",
-        }
-    }
-
     /// Parse the stored name.
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         match s {
             "digital_id" => Ok(Self::DigitalId),
             "document" => Ok(Self::Document),
             _ => Err(Invalid::new("kind", "must be digital_id or document")),
-        }
-    }
-
-    fn from_short(s: &str) -> Option<Self> {
-        match s {
-            "id" => Some(Self::DigitalId),
-            "doc" => Some(Self::Document),
-            _ => None,
         }
     }
 }
@@ -148,9 +132,6 @@ pub struct QrClaims {
     /// Credential id.
     #[serde(rename = "c")]
     pub id: String,
-    /// Kind: `id` or `doc`.
-    #[serde(rename = "k")]
-    pub kind: String,
     /// Issued at, seconds since the Unix epoch.
     #[serde(rename = "t")]
     pub issued_at: i64,
@@ -183,12 +164,11 @@ pub struct CheckedClaims {
 impl QrClaims {
     /// Check field formats after the signature has been verified.
     pub fn check(self) -> Result<CheckedClaims, Invalid> {
-        let kind = CredentialKind::from_short(&self.kind)
-            .ok_or_else(|| Invalid::new("k", "unknown credential kind"))?;
-        let digest = match (&self.digest, kind) {
-            (Some(d), CredentialKind::Document) => Some(DocumentDigest::parse(d)?),
-            (None, CredentialKind::DigitalId) => None,
-            _ => return Err(Invalid::new("d", "digest present iff kind is doc")),
+        // The kind is not spelled out (every byte counts in the QR): a certificate is the
+        // credential that signs a document digest.
+        let (kind, digest) = match &self.digest {
+            Some(d) => (CredentialKind::Document, Some(DocumentDigest::parse(d)?)),
+            None => (CredentialKind::DigitalId, None),
         };
         Ok(CheckedClaims {
             issuer: AgencyCode::parse(&self.issuer)?,

@@ -206,7 +206,6 @@ async fn issue(
         let claims = QrClaims {
             issuer: actor.agency.to_string(),
             id: id.to_string(),
-            kind: draft.kind.short().to_owned(),
             issued_at,
             name: draft.name_printed.clone(),
             status: (list, index),

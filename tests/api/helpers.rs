@@ -1,0 +1,315 @@
+//! Test harness: a real `App` and router per test on a fresh database (a new SQLite file,
+//! or a new PostgreSQL database), driven in-process with `oneshot`.
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt as _;
+use sanad::app::{App, create_api_token};
+use sanad::config::Config;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tower::ServiceExt as _;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub router: axum::Router,
+    /// A token of agency MOSD with issue, revoke and read.
+    pub token: String,
+    pub dir: PathBuf,
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", sanad::domain::random_base32(12))
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// A fresh PostgreSQL database, or `None` (with a printed reason) when no server answers
+/// and we are not in CI. In CI a missing server fails the test.
+pub async fn postgres_url() -> Option<String> {
+    let admin = std::env::var("SANAD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    sqlx::any::install_default_drivers();
+    let pool = match sqlx::AnyPool::connect(&admin).await {
+        Ok(p) => p,
+        Err(e) => {
+            if ci() {
+                panic!("CI=true but PostgreSQL is not reachable at {admin}: {e}");
+            }
+            eprintln!(
+                "SKIPPED (PostgreSQL test): no server at {admin}: {e}. Set SANAD_TEST_POSTGRES_URL or start PostgreSQL."
+            );
+            return None;
+        }
+    };
+    let name = unique("sanad_t_");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&pool)
+        .await
+        .expect("create test database");
+    pool.close().await;
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(b, _)| b)
+        .to_owned();
+    Some(format!("{base}/{name}"))
+}
+
+pub async fn database_url(db: Db, dir: &std::path::Path) -> Option<String> {
+    match db {
+        Db::Sqlite => Some(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join("test.db").display()
+        )),
+        Db::Postgres => postgres_url().await,
+    }
+}
+
+pub fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("sanad-test-"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+pub async fn spawn(db: Db) -> Option<TestApp> {
+    let dir = temp_dir();
+    let url = database_url(db, &dir).await?;
+    spawn_with(Config::for_tests(url, dir.join("keys")), dir).await
+}
+
+pub async fn spawn_with(config: Config, dir: PathBuf) -> Option<TestApp> {
+    let app = App::build(config).await.expect("app builds");
+    let token = create_api_token(
+        &app.store,
+        "MOSD",
+        &["issue".into(), "revoke".into(), "read".into()],
+        "tests",
+    )
+    .await
+    .expect("token");
+    let router = sanad::web::router(app.clone());
+    Some(TestApp {
+        app,
+        router,
+        token,
+        dir,
+    })
+}
+
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Res {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "not JSON ({e}): {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+    /// Assert a problem+json answer with this status.
+    pub fn assert_problem(&self, status: StatusCode) -> Value {
+        assert_eq!(self.status, status, "{}", self.text());
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{}",
+            self.text()
+        );
+        let j = self.json();
+        assert_eq!(j["status"], status.as_u16());
+        assert!(
+            j["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("urn:sanad:problem:"))
+        );
+        j
+    }
+}
+
+impl TestApp {
+    pub async fn send(&self, req: Request<Body>) -> Res {
+        let res = self.router.clone().oneshot(req).await.expect("infallible");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        Res {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Res {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(v) => b
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(v.to_string())),
+            None => b.body(Body::empty()),
+        }
+        .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn get(&self, path: &str) -> Res {
+        self.call(Method::GET, path, None, None).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Res {
+        let req = Request::get(path)
+            .header(header::ACCEPT, "application/json")
+            .body(Body::empty())
+            .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Res {
+        self.call(Method::POST, path, Some(&self.token.clone()), Some(body))
+            .await
+    }
+
+    pub async fn verify(&self, body: Value) -> Value {
+        let r = self
+            .call(Method::POST, "/api/v1/verify", None, Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+        r.json()
+    }
+
+    /// Create a person and issue a digital ID; returns the credential JSON.
+    pub async fn issue_id(&self, name_ar: &str) -> Value {
+        let p = self
+            .post(
+                "/api/v1/persons",
+                serde_json::json!({
+                    "name_ar": name_ar, "name_en": "Fatima Ahmed Al-Harbi",
+                    "date_of_birth": "1988-04-12", "national_id": "1098765432",
+                    "programme": "family of an inmate"
+                }),
+            )
+            .await;
+        assert_eq!(p.status, StatusCode::CREATED, "{}", p.text());
+        let pid = p.json()["id"].as_str().expect("id").to_owned();
+        let c = self
+            .post(
+                "/api/v1/credentials",
+                serde_json::json!({"kind": "digital_id", "person_id": pid}),
+            )
+            .await;
+        assert_eq!(c.status, StatusCode::CREATED, "{}", c.text());
+        c.json()
+    }
+
+    /// Issue a document certificate by uploading `file`.
+    pub async fn issue_doc_upload(&self, file: &[u8]) -> Value {
+        let (ct, body) = multipart(
+            &[
+                ("doc_type", "social support eligibility letter"),
+                ("number", "MOSD/2026/004211"),
+                ("title", "إفادة استحقاق دعم اجتماعي"),
+                ("recipient_name", "فاطمة أحمد الحربي"),
+                ("issue_date", "2026-11-20"),
+            ],
+            Some(("file", "letter.pdf", "application/pdf", file)),
+        );
+        let req = Request::post("/api/v1/credentials/document")
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::CONTENT_TYPE, ct)
+            .body(Body::from(body))
+            .expect("request");
+        let r = self.send(req).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        r.json()
+    }
+
+    pub async fn action(&self, id: &str, action: &str, reason: &str) -> Res {
+        self.post(
+            &format!("/api/v1/credentials/{id}/{action}"),
+            serde_json::json!({"reason_code": reason, "reason_text": "case 7781"}),
+        )
+        .await
+    }
+}
+
+/// A multipart/form-data body.
+pub fn multipart(
+    fields: &[(&str, &str)],
+    file: Option<(&str, &str, &str, &[u8])>,
+) -> (String, Vec<u8>) {
+    let boundary = "----sanadtestboundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some((name, filename, ct, bytes)) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {ct}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Run a test body on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! both_dbs {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(t) = helpers::spawn(helpers::Db::Sqlite).await {
+                    ($body)(t).await;
+                }
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(t) = helpers::spawn(helpers::Db::Postgres).await {
+                    ($body)(t).await;
+                }
+            }
+        }
+    };
+}
