@@ -69,6 +69,10 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     json_api.merge(uploads).merge(verify).split_for_parts()
 }
 
+async fn not_found() -> axum::response::Response {
+    problem(StatusCode::NOT_FOUND, "not-found", Some("no such endpoint".into()), None)
+}
+
 /// The complete application router.
 pub fn router(app: Arc<App>) -> Router {
     let (routes, openapi) = routes();
@@ -90,6 +94,12 @@ pub fn router(app: Arc<App>) -> Router {
                 let doc = openapi.clone();
                 async move { Json(doc.as_ref().clone()) }
             }),
+        )
+        .nest_service(
+            "/verifier",
+            tower_http::services::ServeDir::new(&app.config.verifier_dir)
+                .append_index_html_on_directories(true)
+                .not_found_service(axum::routing::any(not_found)),
         )
         .fallback(|| async {
             problem(
@@ -115,6 +125,16 @@ pub fn router(app: Arc<App>) -> Router {
             HeaderValue::from_static(value),
         ));
     }
+    // `/verifier` → `/verifier/`, so the app's relative URLs and its service worker's scope
+    // work however the address was typed.
+    r = r.layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            if req.uri().path() == "/verifier" {
+                return axum::response::Redirect::permanent("/verifier/").into_response();
+            }
+            next.run(req).await
+        },
+    ));
     r.layer(TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(30),
