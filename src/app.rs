@@ -139,13 +139,28 @@ impl App {
 /// The scopes an API token can carry.
 pub const SCOPES: &[&str] = &["issue", "revoke", "read"];
 
-/// Create an API token for `agency` with `scopes`; returns the secret (shown once).
+/// Create an API token for `agency` with `scopes`, owned by the command line; returns the
+/// secret (shown once).
 pub async fn create_api_token(
     store: &Store,
     agency: &str,
     scopes: &[String],
     label: &str,
 ) -> anyhow::Result<String> {
+    Ok(create_api_token_owned(store, agency, scopes, label, "cli")
+        .await?
+        .1)
+}
+
+/// Create an API token owned by `owner` (a user's audit id, or `cli`); returns its id and
+/// the secret (shown once).
+pub async fn create_api_token_owned(
+    store: &Store,
+    agency: &str,
+    scopes: &[String],
+    label: &str,
+    owner: &str,
+) -> anyhow::Result<(String, String)> {
     for s in scopes {
         anyhow::ensure!(
             SCOPES.contains(&s.as_str()),
@@ -167,7 +182,7 @@ pub async fn create_api_token(
     let token = format!("sanad_{id}_{secret}");
     store
         .insert_api_token(&ApiTokenRow {
-            id,
+            id: id.clone(),
             agency_code: Some(agency.to_string()),
             token_hash: hash_token(&token),
             scopes: scopes.join(","),
@@ -175,9 +190,10 @@ pub async fn create_api_token(
             created_at: now(),
             last_used_at: None,
             revoked_at: None,
+            owner: owner.to_owned(),
         })
         .await?;
-    Ok(token)
+    Ok((id, token))
 }
 
 /// SHA-256 of an API token, hex. Tokens carry 160 random bits, so a fast hash is enough.

@@ -1,4 +1,6 @@
-//! The command line: `serve`, `migrate`, `keys`, `agencies`, `tokens`, `verify`.
+//! The command line: `serve`, `migrate`, `keys`, `agencies`, `tokens`, `users`, `audit`,
+//! `verify`. Passwords are read from standard input, never from flags (which land in shell
+//! history and process listings).
 
 use crate::app::{App, create_api_token};
 use crate::config::Config;
@@ -35,6 +37,12 @@ enum Command {
     /// API tokens.
     #[command(subcommand)]
     Tokens(TokensCmd),
+    /// Console users.
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCmd),
     /// Verify a QR text, a token or a PNG/JPEG of a QR. Offline against this deployment's
     /// keys and records, or against another server with --server.
     Verify {
@@ -90,6 +98,75 @@ enum TokensCmd {
         #[arg(long, default_value = "")]
         label: String,
     },
+    /// List tokens (ids, scopes, owner, last use; never secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCmd {
+    /// Add a user. The password is read from standard input (one line), never from a flag.
+    Add {
+        /// Sign-in name.
+        username: String,
+        /// admin, registrar, approver or officer.
+        #[arg(long)]
+        role: String,
+        /// Agency (every role but admin).
+        #[arg(long)]
+        agency: Option<String>,
+        /// Read the password from standard input (the default; kept for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Disable a user and end their sessions.
+    Disable {
+        /// Sign-in name.
+        username: String,
+    },
+    /// Set a user's password (read from standard input) and end their sessions.
+    SetPassword {
+        /// Sign-in name.
+        username: String,
+        /// Read the password from standard input (the default; kept for scripts).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Check the whole log's hash chain against its head; names the first entry changed,
+    /// inserted or removed, and exits non-zero if there is one.
+    Verify,
+}
+
+/// Read a password: one line from standard input (prompting on a terminal).
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    if std::io::stdin().is_terminal() {
+        eprint!("password: ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let pw = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!pw.is_empty(), "no password on standard input");
+    Ok(pw)
+}
+
+/// What `sanad audit verify` prints and whether the log is whole.
+pub async fn audit_verify(store: &Store) -> anyhow::Result<(bool, String)> {
+    Ok(match crate::audit::verify_store(store).await? {
+        Ok(n) => (true, format!("audit log intact: {n} entries")),
+        Err(b) => (false, format!("audit log BROKEN: {b}")),
+    })
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default `info`).
@@ -181,11 +258,109 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             println!("{token}");
         }
+        Command::Tokens(TokensCmd::List) => {
+            let store = open_store(&config).await?;
+            for t in store.list_api_tokens().await? {
+                println!(
+                    "{}\t{}\t{}\towner={}\tlast_used={}\t{}\t{}",
+                    t.id,
+                    t.agency_code.unwrap_or_default(),
+                    t.scopes,
+                    t.owner,
+                    t.last_used_at
+                        .map(crate::domain::rfc3339)
+                        .unwrap_or_default(),
+                    if t.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "live"
+                    },
+                    t.label
+                );
+            }
+        }
+        Command::Tokens(TokensCmd::Revoke { id }) => {
+            let store = open_store(&config).await?;
+            store
+                .revoke_api_token(&id, "cli")
+                .await
+                .with_context(|| format!("revoking token {id} (unknown or already revoked?)"))?;
+            println!("revoked token {id}");
+        }
+        Command::Users(cmd) => users_cmd(&config, cmd).await?,
+        Command::Audit(AuditCmd::Verify) => {
+            let store = open_store(&config).await?;
+            let (ok, text) = audit_verify(&store).await?;
+            println!("{text}");
+            if !ok {
+                return Ok(ExitCode::from(3));
+            }
+        }
         Command::Verify { input, server } => {
             return verify_cmd(config, &input, server.as_deref()).await;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn users_cmd(config: &Config, cmd: UsersCmd) -> anyhow::Result<()> {
+    use crate::auth::{Role, add_user, password};
+    let store = open_store(config).await?;
+    match cmd {
+        UsersCmd::Add {
+            username,
+            role,
+            agency,
+            password_stdin: _,
+        } => {
+            let role = Role::parse_user(&role).with_context(|| {
+                format!("unknown role {role:?}: admin, registrar, approver, officer")
+            })?;
+            let pw = read_password()?;
+            let u = add_user(&store, &username, role, agency.as_deref(), &pw, "cli").await?;
+            println!("added user {} ({}) as {}", u.username, u.id, u.role);
+        }
+        UsersCmd::Disable { username } => {
+            let u = store
+                .get_user_by_name(&username)
+                .await
+                .context("no such user")?;
+            store.disable_user(&u.id, "cli").await?;
+            println!("disabled {username}");
+        }
+        UsersCmd::SetPassword {
+            username,
+            password_stdin: _,
+        } => {
+            let u = store
+                .get_user_by_name(&username)
+                .await
+                .context("no such user")?;
+            let pw = read_password()?;
+            password::check_strength(&pw)?;
+            store
+                .set_user_password(&u.id, &password::hash(&pw)?, "cli")
+                .await?;
+            println!("password of {username} set; their sessions were ended");
+        }
+        UsersCmd::List => {
+            for u in store.list_users().await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    u.id,
+                    u.username,
+                    u.role,
+                    u.agency_code.unwrap_or_default(),
+                    if u.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "active"
+                    }
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -196,11 +371,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, public_url = %app.config.public_base(), "sanad is serving");
-    axum::serve(listener, crate::web::router(app))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        crate::web::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
 

@@ -48,6 +48,10 @@ pub struct Config {
     /// Keep uploaded document files (otherwise only their SHA-256 is kept).
     #[arg(long, env = "SANAD_KEEP_DOCUMENTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub keep_documents: bool,
+    /// Requests per second per client address on `POST /api/v1/verify` and `GET /v/…`
+    /// (burst: twice that); 0 turns the limit off.
+    #[arg(long, env = "SANAD_RATE_LIMIT", default_value_t = 50.0)]
+    pub rate_limit: f64,
 }
 
 impl Config {
@@ -80,6 +84,7 @@ impl Config {
             default_agency_en: "Ministry of Social Development".into(),
             verifier_dir: PathBuf::from("verifier-app"),
             keep_documents: true,
+            rate_limit: 0.0,
         }
     }
 }

@@ -34,6 +34,14 @@ pub enum AppError {
     /// Unsupported content type.
     #[error("{0}")]
     UnsupportedMedia(String),
+    /// Rate limited or locked out; retry after this many seconds.
+    #[error("{detail}")]
+    TooManyRequests {
+        /// Seconds until a retry may succeed.
+        retry_after: u64,
+        /// What to tell the caller.
+        detail: String,
+    },
     /// A bug or an outage; details are logged, not returned.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -62,6 +70,7 @@ impl AppError {
             Self::UnsupportedMedia(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
             }
+            Self::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "too-many-requests"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -122,6 +131,10 @@ impl IntoResponse for AppError {
         if matches!(self, Self::Unauthorized) {
             res.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::TooManyRequests { retry_after, .. } = &self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
         }
         res
     }

@@ -9,7 +9,9 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod approval;
 pub mod audit;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -2,8 +2,16 @@
 //! inserted or removed directly in the database breaks the chain at that row.
 //!
 //! Entries are appended by storage inside the same transaction as the change they record.
+//! On top of the chain, signed checkpoints (RFC 6962 tree heads, see [`merkle`]) let anyone
+//! holding an old checkpoint prove that history was not rewritten since, even by someone
+//! who can recompute the chain and its head row.
 
-use crate::storage::AuditRow;
+pub mod merkle;
+
+use crate::app::App;
+use crate::domain::AgencyCode;
+use crate::keys::sign_compact;
+use crate::storage::{AuditRow, Store, now};
 use sha2::Digest as _;
 
 /// The hash of an entry: SHA-256 over the previous hash and the entry's fields, each
@@ -33,21 +41,54 @@ pub fn entry_hash(
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The first problem found in a log, if any.
+/// The first problem found in a log, naming the entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainBreak {
     /// Entry `seq`'s content no longer matches its hash (changed in place).
     Changed(i64),
-    /// Entry `seq` does not follow the previous entry (one was removed or inserted before it).
-    Broken(i64),
+    /// Entry `seq` is missing (deleted, in the middle or at the end).
+    Removed(i64),
+    /// Entry `seq` was added outside Sanad (beyond the recorded head, or out of order).
+    Inserted(i64),
+    /// Entry `seq` is self-consistent but does not follow the entry before it: it, or the
+    /// one before it, was replaced with a recomputed hash.
+    Relinked(i64),
 }
 
-/// Check a whole log, in sequence order.
+impl std::fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Changed(s) => write!(
+                f,
+                "entry {s} was changed (its content no longer matches its hash)"
+            ),
+            Self::Removed(s) => write!(f, "entry {s} was removed"),
+            Self::Inserted(s) => write!(f, "entry {s} was inserted outside Sanad"),
+            Self::Relinked(s) => write!(
+                f,
+                "entry {s} does not follow entry {}: one of them was replaced",
+                s - 1
+            ),
+        }
+    }
+}
+
+/// Check a whole log, in sequence order; returns the number of entries.
 pub fn verify_chain(entries: &[AuditRow]) -> Result<usize, ChainBreak> {
+    verify_log(entries, None)
+}
+
+/// Check a whole log against the recorded head `(seq, hash)` too, which catches entries
+/// removed from or added at the end.
+pub fn verify_log(entries: &[AuditRow], head: Option<(i64, &str)>) -> Result<usize, ChainBreak> {
     let mut prev = "0".repeat(64);
-    for (expected_seq, e) in (1..).zip(entries.iter()) {
-        if e.seq != expected_seq || e.prev_hash != prev {
-            return Err(ChainBreak::Broken(e.seq));
+    let mut expected = 1;
+    for e in entries {
+        if e.seq < expected {
+            return Err(ChainBreak::Inserted(e.seq));
+        }
+        if e.seq > expected {
+            return Err(ChainBreak::Removed(expected));
         }
         let h = entry_hash(
             &e.prev_hash,
@@ -61,7 +102,133 @@ pub fn verify_chain(entries: &[AuditRow]) -> Result<usize, ChainBreak> {
         if h != e.hash {
             return Err(ChainBreak::Changed(e.seq));
         }
+        if e.prev_hash != prev {
+            return Err(ChainBreak::Relinked(e.seq));
+        }
         prev = e.hash.clone();
+        expected += 1;
+    }
+    let last = expected - 1;
+    if let Some((seq, hash)) = head {
+        if seq > last {
+            return Err(ChainBreak::Removed(last + 1));
+        }
+        if seq < last {
+            return Err(ChainBreak::Inserted(seq + 1));
+        }
+        if hash != prev {
+            return Err(ChainBreak::Changed(last));
+        }
     }
     Ok(entries.len())
+}
+
+/// Verify the log as stored, against its recorded head (what `sanad audit verify` runs).
+pub async fn verify_store(store: &Store) -> anyhow::Result<Result<usize, ChainBreak>> {
+    let entries = store.audit_entries().await?;
+    let (seq, hash) = store.audit_head().await?;
+    Ok(verify_log(&entries, Some((seq, &hash))))
+}
+
+/// A signed tree head over the first `tree_size` entries.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Checkpoint {
+    /// Number of entries covered.
+    pub tree_size: u64,
+    /// RFC 6962 Merkle tree head, hex.
+    pub root_hash: String,
+    /// When it was signed (epoch seconds).
+    pub timestamp: i64,
+    /// Key that signed (RFC 7638 thumbprint; in the JWKS).
+    pub kid: String,
+    /// Compact JWS (`typ: sanad-checkpoint+jwt`) over
+    /// `{"iss", "tree_size", "root_hash", "timestamp"}`.
+    pub signature: String,
+}
+
+/// An inclusion proof of one entry.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct InclusionProof {
+    /// The entry's sequence number.
+    pub seq: i64,
+    /// Its leaf index (`seq - 1`).
+    pub leaf_index: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// The entry's hash (hex), as stored.
+    pub entry_hash: String,
+    /// `SHA-256(0x00 || entry hash bytes)`, hex.
+    pub leaf_hash: String,
+    /// RFC 6962 §2.1.1 audit path, leaf upwards, hex.
+    pub audit_path: Vec<String>,
+    /// The tree head the path leads to, hex.
+    pub root_hash: String,
+}
+
+fn leaves(entries: &[AuditRow]) -> anyhow::Result<Vec<merkle::Hash>> {
+    entries
+        .iter()
+        .map(|e| {
+            merkle::from_hex(&e.hash)
+                .map(|h| merkle::leaf_hash(&h))
+                .ok_or_else(|| anyhow::anyhow!("audit entry {} has a malformed hash", e.seq))
+        })
+        .collect()
+}
+
+/// Sign a checkpoint of the whole log with the deployment's key (the default agency's
+/// active signing key).
+pub async fn checkpoint(app: &App) -> anyhow::Result<Checkpoint> {
+    let entries = app.store.audit_entries().await?;
+    let root = merkle::root(&leaves(&entries)?);
+    let agency = AgencyCode::parse(&app.config.default_agency)?;
+    let key = app
+        .keys
+        .signing_key(&agency)
+        .ok_or_else(|| anyhow::anyhow!("the default agency has no active signing key"))?;
+    let timestamp = now();
+    let payload = serde_json::json!({
+        "iss": agency.as_str(), "tree_size": entries.len(), "root_hash": merkle::hex(&root),
+        "timestamp": timestamp,
+    });
+    let signature = sign_compact(
+        &serde_json::to_vec(&payload)?,
+        Some("sanad-checkpoint+jwt"),
+        &key.signer(&key.kid),
+    )
+    .map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
+    Ok(Checkpoint {
+        tree_size: entries.len() as u64,
+        root_hash: merkle::hex(&root),
+        timestamp,
+        kid: key.kid.clone(),
+        signature,
+    })
+}
+
+/// The inclusion proof of entry `seq` in the tree of the first `tree_size` entries (the
+/// whole log when `None`). `None` when the entry is not in that tree.
+pub async fn inclusion_proof(
+    store: &Store,
+    seq: i64,
+    tree_size: Option<u64>,
+) -> anyhow::Result<Option<InclusionProof>> {
+    let entries = store.audit_entries().await?;
+    let n = tree_size.map_or(entries.len(), |n| (n as usize).min(entries.len()));
+    let all = leaves(&entries[..n])?;
+    let Some(m) = usize::try_from(seq - 1).ok().filter(|m| *m < n) else {
+        return Ok(None);
+    };
+    Ok(Some(InclusionProof {
+        seq,
+        leaf_index: m as u64,
+        tree_size: n as u64,
+        entry_hash: entries[m].hash.clone(),
+        leaf_hash: merkle::hex(&all[m]),
+        audit_path: merkle::inclusion_path(m, &all)
+            .iter()
+            .map(|h| merkle::hex(h))
+            .collect(),
+        root_hash: merkle::hex(&merkle::root(&all)),
+    }))
 }

@@ -15,6 +15,34 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "not_found.html",
             include_str!("../../templates/not_found.html"),
         ),
+        (
+            "console_base.html",
+            include_str!("../../templates/console_base.html"),
+        ),
+        (
+            "console_login.html",
+            include_str!("../../templates/console_login.html"),
+        ),
+        (
+            "console_persons.html",
+            include_str!("../../templates/console_persons.html"),
+        ),
+        (
+            "console_credentials.html",
+            include_str!("../../templates/console_credentials.html"),
+        ),
+        (
+            "console_approvals.html",
+            include_str!("../../templates/console_approvals.html"),
+        ),
+        (
+            "console_audit.html",
+            include_str!("../../templates/console_audit.html"),
+        ),
+        (
+            "console_officer.html",
+            include_str!("../../templates/console_officer.html"),
+        ),
     ] {
         // Templates are compiled in; a syntax error is caught by the page tests.
         if let Err(e) = env.add_template(name, src) {

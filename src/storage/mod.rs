@@ -8,9 +8,11 @@
 //!
 //! Storage knows nothing of HTTP or signing: it stores what the capabilities hand it.
 
+mod auth;
 mod migrate;
 mod rows;
 
+pub use auth::{ApprovalRow, SessionRow, UserRow};
 pub use rows::{
     AgencyRow, ApiTokenRow, AuditRow, CredentialRow, KeyRow, NewCredential, PersonRow,
     StatusChange, StatusChangeRow,
@@ -524,7 +526,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let head = audit_begin(&mut tx).await?;
         sqlx::query(
-            "INSERT INTO api_tokens (id, agency_code, token_hash, scopes, label, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO api_tokens (id, agency_code, token_hash, scopes, label, created_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&t.id)
         .bind(&t.agency_code)
@@ -532,11 +534,12 @@ impl Store {
         .bind(&t.scopes)
         .bind(&t.label)
         .bind(t.created_at)
+        .bind(&t.owner)
         .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
         let detail = serde_json::json!({"agency": t.agency_code, "scopes": t.scopes}).to_string();
-        audit_append(&mut tx, head, "system", "token.create", &t.id, &detail).await?;
+        audit_append(&mut tx, head, &t.owner, "token.create", &t.id, &detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -544,7 +547,7 @@ impl Store {
     /// Find a live token by the hash of its secret and note its use.
     pub async fn find_api_token(&self, hash: &str) -> Result<ApiTokenRow, StoreError> {
         let row = sqlx::query(
-            "SELECT id, agency_code, token_hash, scopes, label, created_at, last_used_at, revoked_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+            "SELECT id, agency_code, token_hash, scopes, label, created_at, last_used_at, revoked_at, owner FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
         )
         .bind(hash)
         .fetch_optional(&self.pool)

@@ -314,6 +314,8 @@ pub struct ApiTokenRow {
     pub last_used_at: Option<i64>,
     /// Revoked.
     pub revoked_at: Option<i64>,
+    /// Who made it: a user id, or `cli`.
+    pub owner: String,
 }
 
 impl ApiTokenRow {
@@ -327,6 +329,7 @@ impl ApiTokenRow {
             created_at: r.try_get(5)?,
             last_used_at: r.try_get(6)?,
             revoked_at: r.try_get(7)?,
+            owner: r.try_get(8)?,
         })
     }
 }

@@ -1,18 +1,22 @@
 //! The registrar JSON API under `/api/v1`: persons, credentials and their lifecycle.
 //! Every handler checks the token's scope; every lookup is confined to the token's agency.
 
-use super::extract::{ApiJson, Auth};
+use super::extract::ApiJson;
 use crate::app::App;
+use crate::approval::{self, Gated};
+use crate::auth::{Principal, Scope};
 use crate::domain::{
     CredentialId, CredentialKind, CredentialStatus, DocumentDigest, DocumentMeta, Invalid,
     NewPerson, PersonId, PersonInput, PublicIssuer, ReasonCode, StatusAction, rfc3339,
 };
 use crate::error::{AppError, Problem};
 use crate::issuance::{self, DocumentInput};
+use crate::storage::ApprovalRow;
 use crate::storage::{CredentialFilter, CredentialRow, PersonRow, now};
 use axum::Json;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -139,10 +143,10 @@ pub(crate) fn credential_out(app: &App, c: CredentialRow) -> CredentialOut {
     responses((status = 201, body = PersonOut), (status = 422, body = Problem), (status = 401, body = Problem), (status = 403, body = Problem)))]
 pub async fn create_person(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     ApiJson(input): ApiJson<PersonInput>,
 ) -> Result<(StatusCode, Json<PersonOut>), AppError> {
-    let actor = auth.require("issue")?;
+    let actor = &auth.require(Scope::Issue)?;
     let p = NewPerson::parse(input)?;
     let t = now();
     let row = PersonRow {
@@ -166,11 +170,11 @@ pub async fn create_person(
     responses((status = 200, body = PersonOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_person(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     Path(id): Path<String>,
     ApiJson(input): ApiJson<PersonInput>,
 ) -> Result<Json<PersonOut>, AppError> {
-    let actor = auth.require("issue")?;
+    let actor = &auth.require(Scope::Issue)?;
     let id = PersonId::parse(&id).map_err(|_| AppError::NotFound("person"))?;
     let old = issuance::own_person(&app, actor, &id).await?;
     let p = NewPerson::parse(input)?;
@@ -193,10 +197,10 @@ pub async fn update_person(
     responses((status = 200, body = PersonOut), (status = 404, body = Problem)))]
 pub async fn get_person(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<PersonOut>, AppError> {
-    let actor = auth.require("read")?;
+    let actor = &auth.require(Scope::Read)?;
     let id = PersonId::parse(&id).map_err(|_| AppError::NotFound("person"))?;
     Ok(Json(issuance::own_person(&app, actor, &id).await?.into()))
 }
@@ -215,10 +219,10 @@ pub struct PersonQuery {
     responses((status = 200, body = Vec<PersonOut>)))]
 pub async fn list_persons(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     Query(q): Query<PersonQuery>,
 ) -> Result<Json<Vec<PersonOut>>, AppError> {
-    let actor = auth.require("read")?;
+    let actor = &auth.require(Scope::Read)?;
     let nid = q
         .national_id
         .as_deref()
@@ -261,10 +265,10 @@ pub enum IssueRequest {
     responses((status = 201, body = CredentialOut), (status = 404, body = Problem), (status = 422, body = Problem)))]
 pub async fn issue_credential(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     ApiJson(req): ApiJson<IssueRequest>,
 ) -> Result<(StatusCode, Json<CredentialOut>), AppError> {
-    let actor = auth.require("issue")?;
+    let actor = &auth.require(Scope::Issue)?;
     let row = match req {
         IssueRequest::DigitalId { person_id } => {
             let pid = PersonId::parse(&person_id).map_err(|_| AppError::NotFound("person"))?;
@@ -359,10 +363,10 @@ pub struct DocumentUpload {
     responses((status = 201, body = CredentialOut), (status = 413, body = Problem), (status = 422, body = Problem)))]
 pub async fn issue_document_upload(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     mp: Multipart,
 ) -> Result<(StatusCode, Json<CredentialOut>), AppError> {
-    let actor = auth.require("issue")?;
+    let actor = &auth.require(Scope::Issue)?;
     let (mut f, file) = read_form(mp, &["file"]).await?;
     let (_, bytes, ct) =
         file.ok_or_else(|| Invalid::new("file", "the document file is missing"))?;
@@ -396,10 +400,10 @@ pub async fn issue_document_upload(
     responses((status = 200, body = CredentialOut), (status = 404, body = Problem)))]
 pub async fn get_credential(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<CredentialOut>, AppError> {
-    let actor = auth.require("read")?;
+    let actor = &auth.require(Scope::Read)?;
     let id = CredentialId::parse(&id).map_err(|_| AppError::NotFound("credential"))?;
     let c = issuance::own_credential(&app, actor, &id).await?;
     Ok(Json(credential_out(&app, c)))
@@ -434,10 +438,10 @@ pub struct CredentialPage {
     security(("bearer" = [])), responses((status = 200, body = CredentialPage)))]
 pub async fn list_credentials(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     Query(q): Query<CredentialQuery>,
 ) -> Result<Json<CredentialPage>, AppError> {
-    let actor = auth.require("read")?;
+    let actor = &auth.require(Scope::Read)?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
     let before = match q.cursor.as_deref() {
         None => None,
@@ -495,16 +499,71 @@ fn reason_text(t: Option<String>) -> Result<Option<String>, AppError> {
 
 async fn act(
     app: Arc<App>,
-    auth: Auth,
+    auth: Principal,
     id: String,
     action: StatusAction,
     req: ActionRequest,
-) -> Result<Json<CredentialOut>, AppError> {
-    let actor = auth.require("revoke")?;
+) -> Result<Response, AppError> {
+    let actor = &auth.require(Scope::Revoke)?;
     let id = CredentialId::parse(&id).map_err(|_| AppError::NotFound("credential"))?;
     let text = reason_text(req.reason_text)?;
+    if action == StatusAction::Revoke && approval::required(&app, actor).await? {
+        let r = approval::submit(&app, actor, &id, Gated::Revoke, req.reason_code, text).await?;
+        return Ok((StatusCode::ACCEPTED, Json(ApprovalOut::from(r))).into_response());
+    }
     let row = issuance::change_status(&app, actor, &id, action, req.reason_code, text).await?;
-    Ok(Json(credential_out(&app, row)))
+    Ok(Json(credential_out(&app, row)).into_response())
+}
+
+/// A maker-checker request.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ApprovalOut {
+    /// Id.
+    pub id: String,
+    /// Agency.
+    pub agency: String,
+    /// The credential to act on.
+    pub credential_id: String,
+    /// `revoke` or `reissue`.
+    pub action: String,
+    /// Reason code.
+    pub reason_code: String,
+    /// Free text.
+    pub reason_text: Option<String>,
+    /// Who asked (audit id).
+    pub maker: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// `pending`, `approved` or `rejected`.
+    pub state: String,
+    /// Who decided.
+    pub checker: Option<String>,
+    /// When decided.
+    pub decided_at: Option<String>,
+    /// Why rejected (or the approver's note).
+    pub decision_reason: Option<String>,
+    /// The replacement of an approved re-issue.
+    pub result_id: Option<String>,
+}
+
+impl From<ApprovalRow> for ApprovalOut {
+    fn from(r: ApprovalRow) -> Self {
+        Self {
+            id: r.id,
+            agency: r.agency_code,
+            credential_id: r.credential_id,
+            action: r.action,
+            reason_code: r.reason_code,
+            reason_text: r.reason_text,
+            maker: r.maker,
+            created_at: rfc3339(r.created_at),
+            state: r.state,
+            checker: r.checker,
+            decided_at: r.decided_at.map(rfc3339),
+            decision_reason: r.decision_reason,
+            result_id: r.result_id,
+        }
+    }
 }
 
 /// Suspend an active credential.
@@ -513,10 +572,10 @@ async fn act(
     responses((status = 200, body = CredentialOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn suspend(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ActionRequest>,
-) -> Result<Json<CredentialOut>, AppError> {
+) -> Result<Response, AppError> {
     act(app, auth, id, StatusAction::Suspend, req).await
 }
 
@@ -526,40 +585,103 @@ pub async fn suspend(
     responses((status = 200, body = CredentialOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn reinstate(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ActionRequest>,
-) -> Result<Json<CredentialOut>, AppError> {
+) -> Result<Response, AppError> {
     act(app, auth, id, StatusAction::Reinstate, req).await
 }
 
-/// Revoke a credential (final).
+/// Revoke a credential (final). When the agency requires approval, files a pending
+/// request instead (202).
 #[utoipa::path(post, path = "/api/v1/credentials/{id}/revoke", tag = "lifecycle", request_body = ActionRequest,
     params(("id" = String, Path, description = "credential id")), security(("bearer" = [])),
-    responses((status = 200, body = CredentialOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = CredentialOut), (status = 202, body = ApprovalOut, description = "pending approval"), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn revoke(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ActionRequest>,
-) -> Result<Json<CredentialOut>, AppError> {
+) -> Result<Response, AppError> {
     act(app, auth, id, StatusAction::Revoke, req).await
 }
 
 /// Re-issue: a new credential from the current data; the old one becomes superseded.
+/// When the agency requires approval, files a pending request instead (202).
 #[utoipa::path(post, path = "/api/v1/credentials/{id}/reissue", tag = "lifecycle", request_body = ActionRequest,
     params(("id" = String, Path, description = "credential id")), security(("bearer" = [])),
-    responses((status = 201, body = CredentialOut, description = "the replacement"), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 201, body = CredentialOut, description = "the replacement"), (status = 202, body = ApprovalOut, description = "pending approval"), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn reissue(
     State(app): State<Arc<App>>,
-    auth: Auth,
+    auth: Principal,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ActionRequest>,
-) -> Result<(StatusCode, Json<CredentialOut>), AppError> {
-    let actor = auth.require("revoke")?;
-    auth.require("issue")?;
+) -> Result<Response, AppError> {
+    let actor = &auth.require(Scope::Revoke)?;
+    auth.require(Scope::Issue)?;
     let id = CredentialId::parse(&id).map_err(|_| AppError::NotFound("credential"))?;
     let text = reason_text(req.reason_text)?;
+    if approval::required(&app, actor).await? {
+        let r = approval::submit(&app, actor, &id, Gated::Reissue, req.reason_code, text).await?;
+        return Ok((StatusCode::ACCEPTED, Json(ApprovalOut::from(r))).into_response());
+    }
     let row = issuance::reissue(&app, actor, &id, req.reason_code, text, None).await?;
-    Ok((StatusCode::CREATED, Json(credential_out(&app, row))))
+    Ok((StatusCode::CREATED, Json(credential_out(&app, row))).into_response())
+}
+
+/// A credential with its person record, for officers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct FullRecord {
+    /// The credential.
+    pub credential: CredentialOut,
+    /// The person (digital IDs).
+    pub person: Option<PersonOut>,
+}
+
+/// Full record of any agency's credential, for officers (and admins). Every view is
+/// written to the audit log with the viewer's id.
+#[utoipa::path(get, path = "/api/v1/officer/credentials/{id}", tag = "officer",
+    params(("id" = String, Path, description = "credential id")), security(("bearer" = [])),
+    responses((status = 200, body = FullRecord), (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn officer_view(
+    State(app): State<Arc<App>>,
+    auth: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<FullRecord>, AppError> {
+    Ok(Json(full_record(&app, &auth, &id).await?))
+}
+
+/// Load a full record for an officer and audit the view.
+pub(crate) async fn full_record(
+    app: &App,
+    auth: &Principal,
+    id: &str,
+) -> Result<FullRecord, AppError> {
+    auth.require_global(Scope::OfficerView)?;
+    let id = CredentialId::parse(id).map_err(|_| AppError::NotFound("credential"))?;
+    let c = app
+        .store
+        .get_credential(id.as_str())
+        .await
+        .map_err(|e| match e {
+            crate::storage::StoreError::NotFound => AppError::NotFound("credential"),
+            e => e.into(),
+        })?;
+    let person = match &c.person_id {
+        Some(pid) => Some(app.store.get_person(pid).await?.into()),
+        None => None,
+    };
+    app.store
+        .audit_event(
+            &auth.id,
+            "credential.view_full",
+            &c.id,
+            &serde_json::json!({"agency": c.agency_code}),
+        )
+        .await?;
+    tracing::info!(credential.id = %c.id, "full record viewed");
+    Ok(FullRecord {
+        credential: credential_out(app, c),
+        person,
+    })
 }

@@ -1,9 +1,10 @@
-//! Extractors whose rejections are problem+json, and bearer-token authentication.
+//! Extractors whose rejections are problem+json, and authentication: API tokens and console
+//! sessions both become an [`auth::Principal`].
 
 use crate::app::{App, hash_token};
+use crate::auth::{self, Principal, Role, Scope, Via};
 use crate::domain::AgencyCode;
 use crate::error::AppError;
-use crate::issuance::Actor;
 use crate::storage::StoreError;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -42,60 +43,128 @@ pub(crate) fn json_rejection(e: JsonRejection) -> AppError {
     }
 }
 
-/// An authenticated API caller: an agency-bound token with scopes.
-#[derive(Debug, Clone)]
-pub struct Auth {
-    /// Who, for the audit log; which agency.
-    pub actor: Actor,
-    scopes: Vec<String>,
+/// Name of the console session cookie.
+pub const SESSION_COOKIE: &str = "sanad_session";
+/// Header carrying the session's CSRF token on unsafe API requests made with a cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The value of cookie `name`, if sent.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
 }
 
-impl Auth {
-    /// Fail with 403 unless the token has `scope`.
-    pub fn require(&self, scope: &str) -> Result<&Actor, AppError> {
-        if self.scopes.iter().any(|s| s == scope) {
-            Ok(&self.actor)
-        } else {
-            Err(AppError::Forbidden(format!(
-                "this token lacks the '{scope}' scope"
-            )))
-        }
+/// Compare secrets without an early exit.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The client's address as the socket saw it (`unknown` in in-process tests). Proxies'
+/// forwarding headers are not trusted: they are trivially forged.
+#[derive(Debug, Clone)]
+pub struct ClientAddr(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            client_ip(parts).map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+        ))
     }
 }
 
-impl FromRequestParts<Arc<App>> for Auth {
+/// The peer IP from axum's connect info, when served with it.
+pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
+    parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+/// Authenticate the caller: a bearer API token, or a console session cookie. Unsafe
+/// methods with a cookie must also carry the session's CSRF token in `X-CSRF-Token`.
+impl FromRequestParts<Arc<App>> for Principal {
     type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let raw = parts
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        let bearer = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .ok_or(AppError::Unauthorized)?;
-        if raw.len() > 128 || !raw.starts_with("sanad_") {
-            return Err(AppError::Unauthorized);
-        }
-        let row = match app.store.find_api_token(&hash_token(raw)).await {
-            Ok(r) => r,
-            Err(StoreError::NotFound) => return Err(AppError::Unauthorized),
-            Err(e) => return Err(e.into()),
+            .map(|v| {
+                v.strip_prefix("Bearer ")
+                    .map(str::trim)
+                    .ok_or(AppError::Unauthorized)
+            });
+        let p = match bearer {
+            Some(raw) => token_principal(app, raw?).await?,
+            None => {
+                let secret =
+                    cookie(&parts.headers, SESSION_COOKIE).ok_or(AppError::Unauthorized)?;
+                let p = auth::session_principal(app, secret).await?;
+                if !parts.method.is_safe()
+                    && let Via::Session { csrf_token, .. } = &p.via
+                {
+                    let sent = parts
+                        .headers
+                        .get(CSRF_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    if !same_secret(sent, csrf_token) {
+                        return Err(AppError::Forbidden(
+                            "missing or wrong X-CSRF-Token for this session".into(),
+                        ));
+                    }
+                }
+                p
+            }
         };
-        let agency = row
-            .agency_code
-            .as_deref()
-            .and_then(|a| AgencyCode::parse(a).ok())
-            .ok_or_else(|| AppError::Forbidden("this token is not bound to an agency".into()))?;
-        Ok(Self {
-            actor: Actor {
-                id: format!("token:{}", row.id),
-                agency,
-            },
-            scopes: row.scopes.split(',').map(str::to_owned).collect(),
-        })
+        parts.extensions.insert(p.clone());
+        Ok(p)
     }
+}
+
+async fn token_principal(app: &App, raw: &str) -> Result<Principal, AppError> {
+    if raw.len() > 128 || !raw.starts_with("sanad_") {
+        return Err(AppError::Unauthorized);
+    }
+    let row = match app.store.find_api_token(&hash_token(raw)).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound) => return Err(AppError::Unauthorized),
+        Err(e) => return Err(e.into()),
+    };
+    let agency = row
+        .agency_code
+        .as_deref()
+        .map(AgencyCode::parse)
+        .transpose()?;
+    Ok(Principal {
+        id: format!("token:{}", row.id),
+        subject: row.id,
+        role: Role::System,
+        agency,
+        scopes: row
+            .scopes
+            .split(',')
+            .filter_map(Scope::parse_token)
+            .collect(),
+        via: Via::Token,
+    })
 }

@@ -1,9 +1,14 @@
 //! HTTP: one router built from per-feature route sets, with the OpenAPI description
 //! generated from the same handler annotations (so the document cannot drift from the code).
 
+pub mod access;
 pub mod api;
+pub mod approvals;
+pub mod audit;
+pub mod console;
 pub mod extract;
 pub mod public;
+pub mod ratelimit;
 
 use crate::app::App;
 use crate::error::problem;
@@ -53,6 +58,19 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::reinstate))
         .routes(routes!(api::revoke))
         .routes(routes!(api::reissue))
+        .routes(routes!(api::officer_view))
+        .routes(routes!(access::login, access::whoami, access::logout))
+        .routes(routes!(access::list_users, access::create_user))
+        .routes(routes!(access::disable_user))
+        .routes(routes!(access::list_tokens, access::create_token))
+        .routes(routes!(access::revoke_token))
+        .routes(routes!(access::agency_settings))
+        .routes(routes!(approvals::list))
+        .routes(routes!(approvals::approve))
+        .routes(routes!(approvals::reject))
+        .routes(routes!(audit::entries))
+        .routes(routes!(audit::checkpoint))
+        .routes(routes!(audit::proof))
         .routes(routes!(public::live_record))
         .routes(routes!(public::qr_png))
         .routes(routes!(public::qr_svg))
@@ -70,7 +88,12 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
 }
 
 async fn not_found() -> axum::response::Response {
-    problem(StatusCode::NOT_FOUND, "not-found", Some("no such endpoint".into()), None)
+    problem(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        Some("no such endpoint".into()),
+        None,
+    )
 }
 
 /// The complete application router.
@@ -87,7 +110,9 @@ pub fn router(app: Arc<App>) -> Router {
              media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         ),
     ];
+    let limiter = ratelimit::RateLimiter::new(app.config.rate_limit);
     let mut r = routes
+        .merge(console::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {
@@ -124,6 +149,11 @@ pub fn router(app: Arc<App>) -> Router {
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         ));
+    }
+    if let Some(l) = limiter {
+        r = r.layer(axum::middleware::from_fn(move |req, next| {
+            ratelimit::middleware(l.clone(), req, next)
+        }));
     }
     // `/verifier` → `/verifier/`, so the app's relative URLs and its service worker's scope
     // work however the address was typed.

@@ -1,0 +1,582 @@
+//! Storage of who may do what: users, console sessions, sign-in throttling, agency
+//! settings, API token management and maker-checker requests. Every change here is audited
+//! in its own transaction through the same hash chain as issuance.
+
+use super::{ApiTokenRow, Store, StoreError, audit_append, audit_begin, map_unique};
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+/// A console user.
+#[derive(Clone)]
+pub struct UserRow {
+    /// Id (`u…`), used in the audit log.
+    pub id: String,
+    /// Sign-in name.
+    pub username: String,
+    /// `admin`, `registrar`, `approver` or `officer`.
+    pub role: String,
+    /// Agency (none for admins).
+    pub agency_code: Option<String>,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Created.
+    pub created_at: i64,
+    /// Disabled (cannot sign in).
+    pub disabled_at: Option<i64>,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password hash stays out of debug prints.
+        write!(f, "UserRow({}, {})", self.id, self.role)
+    }
+}
+
+impl UserRow {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.try_get(0)?,
+            username: r.try_get(1)?,
+            role: r.try_get(2)?,
+            agency_code: r.try_get(3)?,
+            password_hash: r.try_get(4)?,
+            created_at: r.try_get(5)?,
+            disabled_at: r.try_get(6)?,
+        })
+    }
+}
+
+const USER_COLS: &str = "id, username, role, agency_code, password_hash, created_at, disabled_at";
+
+/// A console session (the cookie's secret is stored hashed).
+#[derive(Clone)]
+pub struct SessionRow {
+    /// SHA-256 of the cookie secret, hex.
+    pub id_hash: String,
+    /// The user.
+    pub user_id: String,
+    /// The synchronizer token of this session's forms.
+    pub csrf_token: String,
+    /// Created (absolute timeout counts from here).
+    pub created_at: i64,
+    /// Last request (idle timeout counts from here, kept to the minute).
+    pub last_seen_at: i64,
+}
+
+impl std::fmt::Debug for SessionRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionRow(user {})", self.user_id)
+    }
+}
+
+/// A maker-checker request.
+#[derive(Debug, Clone)]
+pub struct ApprovalRow {
+    /// Id (`r…`).
+    pub id: String,
+    /// Agency of the credential.
+    pub agency_code: String,
+    /// The credential to act on.
+    pub credential_id: String,
+    /// `revoke` or `reissue`.
+    pub action: String,
+    /// Reason code.
+    pub reason_code: String,
+    /// Free text.
+    pub reason_text: Option<String>,
+    /// Who asked (audit id).
+    pub maker: String,
+    /// When.
+    pub created_at: i64,
+    /// `pending`, `approved` or `rejected`.
+    pub state: String,
+    /// Who decided.
+    pub checker: Option<String>,
+    /// When decided.
+    pub decided_at: Option<i64>,
+    /// Why rejected (or a note on approval).
+    pub decision_reason: Option<String>,
+    /// The replacement credential of an approved re-issue.
+    pub result_id: Option<String>,
+}
+
+impl ApprovalRow {
+    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: r.try_get(0)?,
+            agency_code: r.try_get(1)?,
+            credential_id: r.try_get(2)?,
+            action: r.try_get(3)?,
+            reason_code: r.try_get(4)?,
+            reason_text: r.try_get(5)?,
+            maker: r.try_get(6)?,
+            created_at: r.try_get(7)?,
+            state: r.try_get(8)?,
+            checker: r.try_get(9)?,
+            decided_at: r.try_get(10)?,
+            decision_reason: r.try_get(11)?,
+            result_id: r.try_get(12)?,
+        })
+    }
+}
+
+const APPROVAL_COLS: &str = "id, agency_code, credential_id, action, reason_code, reason_text, maker, created_at, state, checker, decided_at, decision_reason, result_id";
+
+impl Store {
+    /// Append one audit entry on its own (sign-ins, full-record views, refused attempts).
+    pub async fn audit_event(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        audit_append(&mut tx, head, actor, action, subject, &detail.to_string()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The audit head `(seq, hash)` as the database holds it.
+    pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+        let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((r.try_get(0)?, r.try_get(1)?))
+    }
+
+    // ----- users ----------------------------------------------------------------------
+
+    /// Add a user; a taken username is a conflict.
+    pub async fn insert_user(&self, u: &UserRow, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO users (id, username, role, agency_code, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&u.id)
+        .bind(&u.username)
+        .bind(&u.role)
+        .bind(&u.agency_code)
+        .bind(&u.password_hash)
+        .bind(u.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        let detail = serde_json::json!({"role": u.role, "agency": u.agency_code}).to_string();
+        audit_append(&mut tx, head, actor, "user.add", &u.id, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A user by sign-in name.
+    pub async fn get_user_by_name(&self, username: &str) -> Result<UserRow, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE username = $1"
+        )))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(UserRow::from_row)
+        .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    /// A user by id.
+    pub async fn get_user(&self, id: &str) -> Result<UserRow, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(UserRow::from_row)
+        .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    /// All users, by name.
+    pub async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLS} FROM users ORDER BY username"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(UserRow::from_row).collect()
+    }
+
+    /// Disable a user and end their sessions.
+    pub async fn disable_user(&self, id: &str, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        let r =
+            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
+                .bind(super::now())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        audit_append(&mut tx, head, actor, "user.disable", id, "{}").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Replace a user's password hash and end their sessions.
+    pub async fn set_user_password(
+        &self,
+        id: &str,
+        password_hash: &str,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        audit_append(&mut tx, head, actor, "user.set_password", id, "{}").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ----- sessions -------------------------------------------------------------------
+
+    /// Start a session (the sign-in is audited in the same transaction).
+    pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&s.id_hash)
+        .bind(&s.user_id)
+        .bind(&s.csrf_token)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .execute(&mut *tx)
+        .await?;
+        let actor = format!("user:{}", s.user_id);
+        audit_append(&mut tx, head, &actor, "auth.login", &s.user_id, "{}").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A session by the hash of its secret.
+    pub async fn get_session(&self, id_hash: &str) -> Result<SessionRow, StoreError> {
+        let r = sqlx::query(
+            "SELECT id_hash, user_id, csrf_token, created_at, last_seen_at FROM sessions WHERE id_hash = $1",
+        )
+        .bind(id_hash)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(SessionRow {
+            id_hash: r.try_get(0)?,
+            user_id: r.try_get(1)?,
+            csrf_token: r.try_get(2)?,
+            created_at: r.try_get(3)?,
+            last_seen_at: r.try_get(4)?,
+        })
+    }
+
+    /// Note a session's use.
+    pub async fn touch_session(&self, id_hash: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+            .bind(at)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// End a session; `audit` names the reason (`auth.logout`, `auth.session_expired`).
+    pub async fn delete_session(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        action: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&mut *tx)
+            .await?;
+        let actor = format!("user:{user_id}");
+        audit_append(&mut tx, head, &actor, action, user_id, "{}").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ----- sign-in throttling ---------------------------------------------------------
+
+    /// The latest `locked_until` among `keys` (0 when none is locked).
+    pub async fn throttle_locked_until(&self, keys: &[&str]) -> Result<i64, StoreError> {
+        let mut until = 0;
+        for k in keys {
+            if let Some(r) = sqlx::query("SELECT locked_until FROM login_throttle WHERE key = $1")
+                .bind(*k)
+                .fetch_optional(&self.pool)
+                .await?
+            {
+                until = until.max(r.try_get::<i64, _>(0)?);
+            }
+        }
+        Ok(until)
+    }
+
+    /// Count a failure for `key`; after `max` failures within `window` seconds the key is
+    /// locked for `lock` seconds (and its count starts again).
+    pub async fn throttle_fail(
+        &self,
+        key: &str,
+        now: i64,
+        max: i64,
+        window: i64,
+        lock: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT failures, updated_at FROM login_throttle WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let failures = match &row {
+            Some(r) if now - r.try_get::<i64, _>(1)? <= window => r.try_get::<i64, _>(0)? + 1,
+            _ => 1,
+        };
+        let (failures, locked_until) = if failures >= max {
+            (0, now + lock)
+        } else {
+            (failures, 0)
+        };
+        if row.is_some() {
+            sqlx::query(
+                "UPDATE login_throttle SET failures = $1, locked_until = CASE WHEN $2 > 0 THEN $2 ELSE locked_until END, updated_at = $3 WHERE key = $4",
+            )
+            .bind(failures)
+            .bind(locked_until)
+            .bind(now)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO login_throttle (key, failures, locked_until, updated_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(key)
+            .bind(failures)
+            .bind(locked_until)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_unique)?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forget `key`'s failures (after a successful sign-in).
+    pub async fn throttle_reset(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ----- agency settings ------------------------------------------------------------
+
+    /// Whether the agency requires a second person for revocations and re-issues.
+    pub async fn requires_approval(&self, agency: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("SELECT requires_approval FROM agencies WHERE code = $1")
+            .bind(agency)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(r.try_get::<i64, _>(0)? != 0)
+    }
+
+    /// Turn maker-checker on or off for an agency.
+    pub async fn set_requires_approval(
+        &self,
+        agency: &str,
+        on: bool,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        let r = sqlx::query("UPDATE agencies SET requires_approval = $1 WHERE code = $2")
+            .bind(i64::from(on))
+            .bind(agency)
+            .execute(&mut *tx)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let detail = serde_json::json!({"requires_approval": on}).to_string();
+        audit_append(&mut tx, head, actor, "agency.settings", agency, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ----- API tokens -----------------------------------------------------------------
+
+    /// Every token (hashes included; callers show only ids and metadata).
+    pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, agency_code, token_hash, scopes, label, created_at, last_used_at, revoked_at, owner FROM api_tokens ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ApiTokenRow::from_row).collect()
+    }
+
+    /// Revoke a live token.
+    pub async fn revoke_api_token(&self, id: &str, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(super::now())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        audit_append(&mut tx, head, actor, "token.revoke", id, "{}").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    // ----- maker-checker --------------------------------------------------------------
+
+    /// Store a pending request.
+    pub async fn insert_approval(&self, a: &ApprovalRow) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO approvals (id, agency_code, credential_id, action, reason_code, reason_text, maker, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
+        )
+        .bind(&a.id)
+        .bind(&a.agency_code)
+        .bind(&a.credential_id)
+        .bind(&a.action)
+        .bind(&a.reason_code)
+        .bind(&a.reason_text)
+        .bind(&a.maker)
+        .bind(a.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_unique)?;
+        let detail = serde_json::json!({
+            "agency": a.agency_code, "credential": a.credential_id, "action": a.action,
+            "reason_code": a.reason_code,
+        })
+        .to_string();
+        audit_append(&mut tx, head, &a.maker, "approval.request", &a.id, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// One request.
+    pub async fn get_approval(&self, id: &str) -> Result<ApprovalRow, StoreError> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {APPROVAL_COLS} FROM approvals WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(ApprovalRow::from_row)
+        .unwrap_or(Err(StoreError::NotFound))
+    }
+
+    /// An agency's requests in `state`, oldest first.
+    pub async fn list_approvals(
+        &self,
+        agency: &str,
+        state: &str,
+    ) -> Result<Vec<ApprovalRow>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {APPROVAL_COLS} FROM approvals WHERE agency_code = $1 AND state = $2 ORDER BY created_at, id LIMIT 500"
+        )))
+        .bind(agency)
+        .bind(state)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ApprovalRow::from_row).collect()
+    }
+
+    /// Move a pending request to `state` (a request already decided is a conflict).
+    pub async fn decide_approval(
+        &self,
+        id: &str,
+        state: &str,
+        checker: &str,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        let r = sqlx::query(
+            "UPDATE approvals SET state = $1, checker = $2, decided_at = $3, decision_reason = $4 WHERE id = $5 AND state = 'pending'",
+        )
+        .bind(state)
+        .bind(checker)
+        .bind(super::now())
+        .bind(reason)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::Conflict(
+                "the request is no longer pending".into(),
+            ));
+        }
+        let action = format!("approval.{state}");
+        audit_append(&mut tx, head, checker, &action, id, "{}").await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Put an approved request whose action failed back to pending, or note the re-issue's
+    /// replacement.
+    pub async fn approval_outcome(
+        &self,
+        id: &str,
+        failed: bool,
+        result_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if failed {
+            sqlx::query(
+                "UPDATE approvals SET state = 'pending', checker = NULL, decided_at = NULL WHERE id = $1",
+            )
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        } else {
+            sqlx::query("UPDATE approvals SET result_id = $1 WHERE id = $2")
+                .bind(result_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+}
