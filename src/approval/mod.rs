@@ -39,6 +39,39 @@ pub async fn required(app: &App, actor: &Actor) -> Result<bool, AppError> {
     Ok(app.store.requires_approval(actor.agency.as_str()).await?)
 }
 
+/// When the principal's agency requires approval, file `action` as a request and return
+/// it; otherwise `None` (the caller then acts directly, with its own scope checks).
+///
+/// A request may be raised by whoever could act alone (a registrar, or a token with the
+/// same scopes) and also by an approver: either way a second approver must decide it.
+pub async fn gate(
+    app: &App,
+    p: &Principal,
+    id: &CredentialId,
+    action: Gated,
+    reason_code: ReasonCode,
+    reason_text: Option<String>,
+) -> Result<Option<ApprovalRow>, AppError> {
+    let Some(agency) = &p.agency else {
+        return Ok(None);
+    };
+    if !app.store.requires_approval(agency.as_str()).await? {
+        return Ok(None);
+    }
+    let actor = if p.scopes.contains(&Scope::Approve) {
+        p.require(Scope::Approve)?
+    } else {
+        let a = p.require(Scope::Revoke)?;
+        if action == Gated::Reissue {
+            p.require(Scope::Issue)?;
+        }
+        a
+    };
+    submit(app, &actor, id, action, reason_code, reason_text)
+        .await
+        .map(Some)
+}
+
 /// File a pending request for one of the actor's agency's credentials.
 #[tracing::instrument(skip_all, fields(credential.id = %id, action = action.as_str()))]
 pub async fn submit(

@@ -504,13 +504,22 @@ async fn act(
     action: StatusAction,
     req: ActionRequest,
 ) -> Result<Response, AppError> {
-    let actor = &auth.require(Scope::Revoke)?;
     let id = CredentialId::parse(&id).map_err(|_| AppError::NotFound("credential"))?;
     let text = reason_text(req.reason_text)?;
-    if action == StatusAction::Revoke && approval::required(&app, actor).await? {
-        let r = approval::submit(&app, actor, &id, Gated::Revoke, req.reason_code, text).await?;
+    if action == StatusAction::Revoke
+        && let Some(r) = approval::gate(
+            &app,
+            &auth,
+            &id,
+            Gated::Revoke,
+            req.reason_code,
+            text.clone(),
+        )
+        .await?
+    {
         return Ok((StatusCode::ACCEPTED, Json(ApprovalOut::from(r))).into_response());
     }
+    let actor = &auth.require(Scope::Revoke)?;
     let row = issuance::change_status(&app, actor, &id, action, req.reason_code, text).await?;
     Ok(Json(credential_out(&app, row)).into_response())
 }
@@ -617,14 +626,22 @@ pub async fn reissue(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ActionRequest>,
 ) -> Result<Response, AppError> {
-    let actor = &auth.require(Scope::Revoke)?;
-    auth.require(Scope::Issue)?;
     let id = CredentialId::parse(&id).map_err(|_| AppError::NotFound("credential"))?;
     let text = reason_text(req.reason_text)?;
-    if approval::required(&app, actor).await? {
-        let r = approval::submit(&app, actor, &id, Gated::Reissue, req.reason_code, text).await?;
+    if let Some(r) = approval::gate(
+        &app,
+        &auth,
+        &id,
+        Gated::Reissue,
+        req.reason_code,
+        text.clone(),
+    )
+    .await?
+    {
         return Ok((StatusCode::ACCEPTED, Json(ApprovalOut::from(r))).into_response());
     }
+    let actor = &auth.require(Scope::Revoke)?;
+    auth.require(Scope::Issue)?;
     let row = issuance::reissue(&app, actor, &id, req.reason_code, text, None).await?;
     Ok((StatusCode::CREATED, Json(credential_out(&app, row))).into_response())
 }

@@ -358,7 +358,6 @@ async fn credential_action(
         return e.into_response();
     }
     let r = async {
-        let actor = c.p.require(Scope::Revoke)?;
         let id = CredentialId::parse(&id).map_err(|_| AppError::NotFound("credential"))?;
         let code = ReasonCode::parse(&f.reason_code)?;
         let text = f
@@ -372,20 +371,20 @@ async fn credential_action(
             "reissue" => (None, Some(Gated::Reissue)),
             _ => return Err(crate::domain::Invalid::new("action", "unknown action").into()),
         };
-        if gated == Some(Gated::Reissue) {
-            c.p.require(Scope::Issue)?;
-        }
         if let Some(g) = gated
-            && approval::required(&app, &actor).await?
+            && approval::gate(&app, &c.p, &id, g, code, text.clone())
+                .await?
+                .is_some()
         {
-            approval::submit(&app, &actor, &id, g, code, text).await?;
             return Ok("pending_sent");
         }
+        let actor = c.p.require(Scope::Revoke)?;
         match action {
             Some(a) => {
                 issuance::change_status(&app, &actor, &id, a, code, text).await?;
             }
             None => {
+                c.p.require(Scope::Issue)?;
                 issuance::reissue(&app, &actor, &id, code, text, None).await?;
             }
         }

@@ -1,5 +1,7 @@
 //! Integration tests: the real router on SQLite and on PostgreSQL.
 
+mod authz;
+mod callers;
 mod helpers;
 
 use axum::body::Body;
