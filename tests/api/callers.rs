@@ -105,13 +105,18 @@ impl TestApp {
         Ok(Caller::Session { cookie, csrf })
     }
 
-    /// Add a user and sign them in.
-    pub async fn user(&self, name: &str, role: Role, agency: Option<&str>) -> Caller {
-        self.add_user(name, role, agency).await;
+    /// Sign in an existing user with [`PW`].
+    pub async fn signed_in(&self, name: &str) -> Caller {
         match self.login(name, PW).await {
             Ok(c) => c,
             Err(r) => panic!("login of {name}: {} {}", r.status, r.text()),
         }
+    }
+
+    /// Add a user and sign them in.
+    pub async fn user(&self, name: &str, role: Role, agency: Option<&str>) -> Caller {
+        self.add_user(name, role, agency).await;
+        self.signed_in(name).await
     }
 
     /// A token of `agency` with `scopes`.

@@ -1,5 +1,6 @@
 //! Integration tests: the real router on SQLite and on PostgreSQL.
 
+mod access;
 mod authz;
 mod callers;
 mod helpers;

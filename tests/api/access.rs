@@ -1,0 +1,703 @@
+//! Sign-in, sessions, CSRF, throttling, maker-checker, tokens, the console and the rate
+//! limit, through the real router on both databases.
+
+use crate::both_dbs;
+use crate::callers::{Caller, PW, with_second_agency};
+use crate::helpers::{self, Res, TestApp};
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use sanad::auth::Role;
+use serde_json::json;
+use std::net::SocketAddr;
+
+async fn login_from(t: &TestApp, user: &str, pw: &str, addr: &str) -> Res {
+    let mut req = Request::post("/api/v1/session")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(
+            json!({"username": user, "password": pw}).to_string(),
+        ))
+        .expect("request");
+    let sa: SocketAddr = format!("{addr}:5555").parse().expect("addr");
+    req.extensions_mut().insert(ConnectInfo(sa));
+    t.send(req).await
+}
+
+fn actions(entries: &[sanad::storage::AuditRow]) -> Vec<&str> {
+    entries.iter().map(|e| e.action.as_str()).collect()
+}
+
+/// Five failures lock an account (from any address) and an address (for any account)
+/// for 15 minutes; the lock holds even for the right password; it ends when it expires.
+async fn throttling(t: TestApp) {
+    t.add_user("lena", Role::Registrar, Some("MOSD")).await;
+    t.add_user("omar", Role::Registrar, Some("MOSD")).await;
+    // Per account: five wrong passwords from five addresses.
+    for i in 1..=5 {
+        login_from(&t, "lena", "wrong password!", &format!("10.0.0.{i}"))
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED);
+    }
+    let r = login_from(&t, "lena", PW, "10.0.0.9").await;
+    r.assert_problem(StatusCode::TOO_MANY_REQUESTS);
+    let retry: i64 = r.headers[header::RETRY_AFTER]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((800..=900).contains(&retry), "{retry}");
+    // Another account from a fresh address is unaffected.
+    assert_eq!(login_from(&t, "omar", PW, "10.0.0.9").await.status, 200);
+    // Per address: five failures on unknown names from one address lock that address.
+    for i in 0..5 {
+        login_from(&t, &format!("ghost{i}"), "whatever pw", "10.9.9.9")
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED);
+    }
+    login_from(&t, "omar", PW, "10.9.9.9")
+        .await
+        .assert_problem(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(login_from(&t, "omar", PW, "10.0.0.10").await.status, 200);
+    // When the lock expires, the right password works again.
+    sqlx::query("UPDATE login_throttle SET locked_until = 1")
+        .execute(t.app.store.pool())
+        .await
+        .expect("expire");
+    assert_eq!(login_from(&t, "lena", PW, "10.0.0.9").await.status, 200);
+    // Every attempt is audited, without the name typed or the password.
+    let entries = t.app.store.audit_entries().await.expect("audit");
+    let a = actions(&entries);
+    assert_eq!(a.iter().filter(|x| **x == "auth.login_failed").count(), 10);
+    assert_eq!(a.iter().filter(|x| **x == "auth.login_locked").count(), 2);
+    assert_eq!(a.iter().filter(|x| **x == "auth.login").count(), 3);
+    for e in &entries {
+        for secret in [PW, "wrong password!", "ghost", "lena", "omar"] {
+            assert!(
+                !format!("{} {} {}", e.actor, e.subject, e.detail).contains(secret),
+                "{secret} in audit entry {}",
+                e.seq
+            );
+        }
+    }
+}
+both_dbs!(throttling_both, throttling);
+
+/// Session cookies: flags, hashed storage, CSRF on unsafe requests, idle and absolute
+/// timeouts, sign-out, disabling a user.
+async fn sessions(t: TestApp) {
+    let uid = t.add_user("rana", Role::Registrar, Some("MOSD")).await;
+    let r = login_from(&t, "rana", PW, "127.0.0.1").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let set = r.headers[header::SET_COOKIE].to_str().expect("cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(set.contains(flag), "{flag} in {set}");
+    }
+    let Caller::Session { cookie, csrf } = t.signed_in("rana").await else {
+        panic!("session")
+    };
+    // Only a hash of the secret is stored.
+    let stored: Vec<String> = sqlx::query_scalar("SELECT id_hash FROM sessions")
+        .fetch_all(t.app.store.pool())
+        .await
+        .expect("sessions");
+    assert!(stored.iter().all(|h| h.len() == 64 && *h != cookie));
+    let s = Caller::Session {
+        cookie: cookie.clone(),
+        csrf: csrf.clone(),
+    };
+    let who = t.req(&s, Method::GET, "/api/v1/session", None).await;
+    assert_eq!(who.json()["id"], format!("user:{uid}"));
+    assert_eq!(who.json()["role"], "registrar");
+    // A write with the cookie but without (or with a wrong) CSRF token is refused.
+    let person = json!({"name_ar": "هدى", "name_en": "Huda", "date_of_birth": "1990-01-01",
+                        "national_id": "1234567890", "programme": "x"});
+    for bad in [None, Some("nope")] {
+        let mut b = Request::post("/api/v1/persons")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, format!("sanad_session={cookie}"));
+        if let Some(v) = bad {
+            b = b.header("x-csrf-token", v);
+        }
+        t.send(b.body(Body::from(person.to_string())).expect("req"))
+            .await
+            .assert_problem(StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        t.req(&s, Method::POST, "/api/v1/persons", Some(person.clone()))
+            .await
+            .status,
+        201
+    );
+    // Idle timeout: 31 minutes without a request ends the session (audited).
+    sqlx::query("UPDATE sessions SET last_seen_at = last_seen_at - 1860")
+        .execute(t.app.store.pool())
+        .await
+        .expect("age");
+    t.req(&s, Method::GET, "/api/v1/session", None)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    // Absolute timeout: 12 hours even when active.
+    let s2 = t.signed_in("rana").await;
+    sqlx::query("UPDATE sessions SET created_at = created_at - 43300")
+        .execute(t.app.store.pool())
+        .await
+        .expect("age");
+    t.req(&s2, Method::GET, "/api/v1/session", None)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    // Sign-out ends the session server-side.
+    let s3 = t.signed_in("rana").await;
+    assert_eq!(
+        t.req(&s3, Method::DELETE, "/api/v1/session", None)
+            .await
+            .status,
+        204
+    );
+    t.req(&s3, Method::GET, "/api/v1/session", None)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    // Disabling a user ends their sessions and refuses sign-in.
+    let s4 = t.signed_in("rana").await;
+    t.app
+        .store
+        .disable_user(&uid, "test")
+        .await
+        .expect("disable");
+    t.req(&s4, Method::GET, "/api/v1/session", None)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    assert!(t.login("rana", PW).await.is_err());
+    let a: Vec<String> = t
+        .app
+        .store
+        .audit_entries()
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for x in [
+        "user.add",
+        "auth.login",
+        "auth.session_expired",
+        "auth.logout",
+        "user.disable",
+    ] {
+        assert!(a.iter().any(|y| y == x), "{x} audited");
+    }
+}
+both_dbs!(sessions_both, sessions);
+
+/// Maker-checker: a revoke or re-issue becomes a pending request; the maker cannot approve
+/// it; another approver approves (the action happens) or rejects with a reason.
+async fn maker_checker(t: TestApp) {
+    let admin = t.user("root", Role::Admin, None).await;
+    let reg = t.user("maker", Role::Registrar, Some("MOSD")).await;
+    let a1 = t.user("checker1", Role::Approver, Some("MOSD")).await;
+    let a2 = t.user("checker2", Role::Approver, Some("MOSD")).await;
+    let c1 = t.issue_id("خالد").await;
+    let c2 = t.issue_id("ليلى").await;
+    let c3 = t.issue_id("يوسف").await;
+    let id1 = c1["id"].as_str().expect("id");
+    let id2 = c2["id"].as_str().expect("id");
+    let id3 = c3["id"].as_str().expect("id");
+    let r = t
+        .req(
+            &admin,
+            Method::PUT,
+            "/api/v1/agencies/MOSD/settings",
+            Some(json!({"requires_approval": true})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+
+    // The registrar's revoke is a pending request; the credential is still valid.
+    let body = json!({"reason_code": "fraud", "reason_text": "case 12"});
+    let r = t
+        .req(
+            &reg,
+            Method::POST,
+            &format!("/api/v1/credentials/{id1}/revoke"),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let req1 = r.json();
+    assert_eq!(req1["state"], "pending");
+    assert_eq!(req1["action"], "revoke");
+    let rid1 = req1["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        t.verify(json!({"id": id1})).await["outcome"],
+        "valid",
+        "nothing happens before approval"
+    );
+    // A second request for the same credential is a conflict.
+    t.req(
+        &reg,
+        Method::POST,
+        &format!("/api/v1/credentials/{id1}/reissue"),
+        Some(body.clone()),
+    )
+    .await
+    .assert_problem(StatusCode::CONFLICT);
+    // Listed for the agency.
+    let list = t
+        .req(&a1, Method::GET, "/api/v1/approvals", None)
+        .await
+        .json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    assert_eq!(list[0]["id"], rid1.as_str());
+    // The registrar cannot approve (not an approver).
+    t.req(
+        &reg,
+        Method::POST,
+        &format!("/api/v1/approvals/{rid1}/approve"),
+        Some(json!({})),
+    )
+    .await
+    .assert_problem(StatusCode::FORBIDDEN);
+    // An approver approves: the credential is revoked.
+    let r = t
+        .req(
+            &a1,
+            Method::POST,
+            &format!("/api/v1/approvals/{rid1}/approve"),
+            Some(json!({"reason": "checked"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["request"]["state"], "approved");
+    assert_eq!(r.json()["credential"]["status"], "revoked");
+    assert_eq!(t.verify(json!({"id": id1})).await["outcome"], "revoked");
+    // Deciding twice is a conflict.
+    t.req(
+        &a2,
+        Method::POST,
+        &format!("/api/v1/approvals/{rid1}/approve"),
+        Some(json!({})),
+    )
+    .await
+    .assert_problem(StatusCode::CONFLICT);
+
+    // Self-approval: an approver raises a re-issue and cannot approve it; another can.
+    let r = t
+        .req(
+            &a1,
+            Method::POST,
+            &format!("/api/v1/credentials/{id2}/reissue"),
+            Some(json!({"reason_code": "data_changed"})),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let rid2 = r.json()["id"].as_str().expect("id").to_owned();
+    let refused = t
+        .req(
+            &a1,
+            Method::POST,
+            &format!("/api/v1/approvals/{rid2}/approve"),
+            Some(json!({})),
+        )
+        .await;
+    let p = refused.assert_problem(StatusCode::FORBIDDEN);
+    assert!(p["detail"].as_str().expect("detail").contains("maker"));
+    let r = t
+        .req(
+            &a2,
+            Method::POST,
+            &format!("/api/v1/approvals/{rid2}/approve"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new_id = r.json()["credential"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert_ne!(new_id, id2);
+    assert_eq!(r.json()["request"]["result_id"], new_id.as_str());
+    let v = t.verify(json!({"id": id2})).await;
+    assert_eq!(v["outcome"], "superseded");
+
+    // Rejection needs a reason and leaves the credential alone.
+    let r = t
+        .req(
+            &reg,
+            Method::POST,
+            &format!("/api/v1/credentials/{id3}/revoke"),
+            Some(body.clone()),
+        )
+        .await;
+    let rid3 = r.json()["id"].as_str().expect("id").to_owned();
+    t.req(
+        &a2,
+        Method::POST,
+        &format!("/api/v1/approvals/{rid3}/reject"),
+        Some(json!({})),
+    )
+    .await
+    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
+    let r = t
+        .req(
+            &a2,
+            Method::POST,
+            &format!("/api/v1/approvals/{rid3}/reject"),
+            Some(json!({"reason": "no police report attached"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["state"], "rejected");
+    assert_eq!(r.json()["decision_reason"], "no police report attached");
+    assert_eq!(
+        r.json()["checker"],
+        t.req(&a2, Method::GET, "/api/v1/session", None)
+            .await
+            .json()["id"]
+    );
+    assert_eq!(t.verify(json!({"id": id3})).await["outcome"], "valid");
+    let pending = t
+        .req(&reg, Method::GET, "/api/v1/approvals", None)
+        .await
+        .json();
+    assert_eq!(pending.as_array().map(Vec::len), Some(0));
+    let rejected = t
+        .req(&reg, Method::GET, "/api/v1/approvals?state=rejected", None)
+        .await
+        .json();
+    assert_eq!(rejected.as_array().map(Vec::len), Some(1));
+    // Suspend is not gated.
+    let r = t
+        .req(
+            &reg,
+            Method::POST,
+            &format!("/api/v1/credentials/{id3}/suspend"),
+            Some(json!({"reason_code": "under_review"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let a: Vec<String> = t
+        .app
+        .store
+        .audit_entries()
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for x in [
+        "agency.settings",
+        "approval.request",
+        "approval.approved",
+        "approval.rejected",
+    ] {
+        assert!(a.iter().any(|y| y == x), "{x} audited");
+    }
+}
+both_dbs!(maker_checker_both, maker_checker);
+
+/// API tokens: owned, listed without secrets, last use kept, revocable by the admin.
+async fn tokens(t: TestApp) {
+    let admin = t.user("root", Role::Admin, None).await;
+    let r = t
+        .req(
+            &admin,
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"agency": "MOSD", "scopes": ["read"], "label": "crm"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let secret = r.json()["token"].as_str().expect("token").to_owned();
+    let tok = Caller::Token(secret.clone());
+    assert_eq!(
+        t.req(&tok, Method::GET, "/api/v1/credentials", None)
+            .await
+            .status,
+        200
+    );
+    let list = t.req(&admin, Method::GET, "/api/v1/tokens", None).await;
+    assert!(!list.text().contains(&secret), "no secret in the listing");
+    let me = list
+        .json()
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|x| x["id"] == id.as_str())
+        .cloned()
+        .expect("listed");
+    assert!(me["owner"].as_str().expect("owner").starts_with("user:u"));
+    assert!(me["last_used_at"].is_string());
+    assert!(
+        t.req(
+            &admin,
+            Method::POST,
+            "/api/v1/tokens",
+            Some(json!({"agency": "MOSD", "scopes": ["godmode"]}))
+        )
+        .await
+        .status
+            == 422
+    );
+    assert_eq!(
+        t.req(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/tokens/{id}/revoke"),
+            None
+        )
+        .await
+        .status,
+        204
+    );
+    t.req(&tok, Method::GET, "/api/v1/credentials", None)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+    t.req(
+        &admin,
+        Method::POST,
+        &format!("/api/v1/tokens/{id}/revoke"),
+        None,
+    )
+    .await
+    .assert_problem(StatusCode::NOT_FOUND);
+    let a: Vec<String> = t
+        .app
+        .store
+        .audit_entries()
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(a.iter().any(|x| x == "token.revoke"));
+}
+both_dbs!(tokens_both, tokens);
+
+fn form_post(path: &str, cookies: &str, fields: &[(&str, &str)]) -> Request<Body> {
+    let body: String = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookies)
+        .body(Body::from(body))
+        .expect("request")
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let i = html.find(&marker).expect("hidden field") + marker.len();
+    html[i..].split('"').next().expect("value").to_owned()
+}
+
+fn set_cookie(r: &Res, name: &str) -> String {
+    r.headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .expect("cookie")
+        .to_owned()
+}
+
+/// The console: bilingual pages, sign-in with a CSRF-protected form, lifecycle actions
+/// through forms carrying the session's CSRF token, role-limited pages.
+async fn console(t: TestApp) {
+    let t = with_second_agency(t).await;
+    t.add_user("reg", Role::Registrar, Some("MOSD")).await;
+    t.add_user("off", Role::Officer, Some("MOJ")).await;
+    let c = t.issue_id("نوال").await;
+    let id = c["id"].as_str().expect("id");
+    // Not signed in: to the sign-in page.
+    let r = t.get("/console/credentials").await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = t.get("/console/login").await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains(r#"<html lang="ar" dir="rtl">"#));
+    assert!(html.contains("تسجيل الدخول") && html.contains("Sign in"));
+    let login_csrf = hidden(&html, "csrf");
+    let login_cookie = set_cookie(&page, "sanad_login_csrf");
+    // The sign-in form without its CSRF cookie is refused.
+    let r = t
+        .send(form_post(
+            "/console/login",
+            "",
+            &[("username", "reg"), ("password", PW), ("csrf", &login_csrf)],
+        ))
+        .await;
+    r.assert_problem(StatusCode::FORBIDDEN);
+    // A wrong password shows the form again, 401.
+    let jar = format!("sanad_login_csrf={login_cookie}");
+    let r = t
+        .send(form_post(
+            "/console/login",
+            &jar,
+            &[
+                ("username", "reg"),
+                ("password", "not the password"),
+                ("csrf", &login_csrf),
+            ],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.text().contains("Wrong user name or password"));
+    let r = t
+        .send(form_post(
+            "/console/login",
+            &jar,
+            &[("username", "reg"), ("password", PW), ("csrf", &login_csrf)],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let session = format!("sanad_session={}", set_cookie(&r, "sanad_session"));
+    let get = |path: &str| {
+        Request::get(path)
+            .header(header::COOKIE, session.clone())
+            .body(Body::empty())
+            .expect("request")
+    };
+    let list = t.send(get("/console/credentials")).await;
+    assert_eq!(list.status, 200);
+    let html = list.text();
+    assert!(html.contains(id), "the credential is listed");
+    assert!(html.contains(r#"dir="rtl""#) && html.contains("Credentials"));
+    let csrf = hidden(&html, "csrf");
+    // An action form without the session's CSRF token is refused; with it, it acts.
+    let path = format!("/console/credentials/{id}/action");
+    let suspend = [
+        ("action", "suspend"),
+        ("reason_code", "under_review"),
+        ("reason_text", "console"),
+    ];
+    let with = |token: &str| {
+        let mut f: Vec<(&str, String)> =
+            suspend.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        f.push(("csrf", token.to_owned()));
+        f
+    };
+    let as_refs = |f: &[(&'static str, String)]| -> Vec<(&'static str, String)> { f.to_vec() };
+    let bad = as_refs(&with("wrong"));
+    let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    t.send(form_post(&path, &session, &bad))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
+    assert_eq!(t.verify(json!({"id": id})).await["outcome"], "valid");
+    let good = with(&csrf);
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = t.send(form_post(&path, &session, &good)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.headers[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .contains("msg=done")
+    );
+    assert_eq!(t.verify(json!({"id": id})).await["outcome"], "suspended");
+    // Persons and approvals pages; the audit page is for admins only.
+    let p = t.send(get("/console/persons?national_id=1098765432")).await;
+    assert_eq!(p.status, 200);
+    assert!(p.text().contains("Fatima Ahmed Al-Harbi"));
+    assert_eq!(t.send(get("/console/approvals")).await.status, 200);
+    t.send(get("/console/audit"))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN);
+    // Sign-out through the form.
+    let r = t
+        .send(form_post("/console/logout", &session, &[("csrf", &csrf)]))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        t.send(get("/console/credentials")).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // An officer of another agency opens the full record; the view is audited.
+    let off = t.signed_in("off").await;
+    let Caller::Session { cookie, .. } = off else {
+        panic!("session")
+    };
+    let r = t
+        .send(
+            Request::get(format!("/console/officer?id={id}"))
+                .header(header::COOKIE, format!("sanad_session={cookie}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("1098765432"), "full record shown");
+    let entries = t.app.store.audit_entries().await.expect("audit");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "credential.view_full" && e.subject == id)
+    );
+}
+both_dbs!(console_both, console);
+
+/// The public endpoints are rate-limited per address: 429 problem+json with Retry-After.
+async fn rate_limit(t: TestApp) {
+    let c = t.issue_id("سلمى").await;
+    let id = c["id"].as_str().expect("id");
+    let mut config = t.app.config.clone();
+    config.rate_limit = 1.0; // burst 2
+    let app = sanad::app::App::build(config).await.expect("app");
+    let limited = TestApp {
+        router: sanad::web::router(app.clone()),
+        app,
+        token: t.token.clone(),
+        dir: t.dir.clone(),
+    };
+    let path = format!("/v/{id}");
+    assert_eq!(limited.get_json(&path).await.status, 200);
+    assert_eq!(
+        limited
+            .call(
+                Method::POST,
+                "/api/v1/verify",
+                None,
+                Some(json!({"id": id}))
+            )
+            .await
+            .status,
+        200
+    );
+    let r = limited.get_json(&path).await;
+    r.assert_problem(StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers.contains_key(header::RETRY_AFTER));
+    limited
+        .call(
+            Method::POST,
+            "/api/v1/verify",
+            None,
+            Some(json!({"id": id})),
+        )
+        .await
+        .assert_problem(StatusCode::TOO_MANY_REQUESTS);
+    // Authenticated API calls are not limited by it.
+    assert_eq!(
+        limited
+            .call(Method::GET, "/api/v1/credentials", Some(&t.token), None)
+            .await
+            .status,
+        200
+    );
+    // 0 turns it off (the default test app).
+    for _ in 0..10 {
+        assert_eq!(t.get_json(&path).await.status, 200);
+    }
+    let _ = helpers::unique("x");
+}
+both_dbs!(rate_limit_both, rate_limit);
