@@ -1,6 +1,7 @@
 //! Integration tests: the real router on SQLite and on PostgreSQL.
 
 mod access;
+mod audit_log;
 mod authz;
 mod callers;
 mod helpers;
