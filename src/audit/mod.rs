@@ -194,6 +194,7 @@ pub async fn checkpoint(app: &App) -> anyhow::Result<Checkpoint> {
     let signature = sign_compact(
         &serde_json::to_vec(&payload)?,
         Some("sanad-checkpoint+jwt"),
+        None,
         &key.signer(&key.kid),
     )
     .map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;

@@ -13,6 +13,9 @@
 //! applies the feed after its own writes and polls it for other instances' writes, so a
 //! change shows everywhere within the poll interval.
 
+pub mod publish;
+pub mod remote;
+
 use crate::domain::CredentialStatus;
 use crate::storage::{StatusChangeRow, Store, StoreError};
 use rand::RngExt as _;
@@ -328,6 +331,22 @@ mod tests {
             assert!(seen.insert(i), "index {i} reused");
         }
         assert_eq!(l.draw(), None);
+    }
+
+    #[test]
+    fn a_full_list_asks_for_the_next() {
+        let reg = StatusRegistry::default();
+        assert_eq!(reg.allocate(), Err(1), "no list yet: create list 1");
+        reg.add_list(1, 64);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..64 {
+            let (list, idx) = reg.allocate().expect("room");
+            assert_eq!(list, 1);
+            assert!(seen.insert(idx));
+        }
+        assert_eq!(reg.allocate(), Err(2), "list 1 is full: create list 2");
+        reg.add_list(2, 64);
+        assert_eq!(reg.allocate().map(|s| s.0), Ok(2));
     }
 
     #[test]

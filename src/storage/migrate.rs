@@ -16,6 +16,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0001_core.sql"),
     ),
     (
+        2,
+        "trust",
+        include_str!("../../migrations/sqlite/0002_trust.sql"),
+        include_str!("../../migrations/postgres/0002_trust.sql"),
+    ),
+    (
         3,
         "auth",
         include_str!("../../migrations/sqlite/0003_auth.sql"),

@@ -9,6 +9,7 @@ pub mod console;
 pub mod extract;
 pub mod public;
 pub mod ratelimit;
+pub mod standards;
 
 use crate::app::App;
 use crate::error::problem;
@@ -77,6 +78,12 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(public::jwks))
         .routes(routes!(public::healthz))
         .routes(routes!(public::readyz))
+        .routes(routes!(standards::status_ietf))
+        .routes(routes!(standards::status_w3c))
+        .routes(routes!(standards::trust_list))
+        .routes(routes!(standards::credential_vc))
+        .routes(routes!(standards::vcapi_issue))
+        .routes(routes!(standards::vcapi_verify))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let uploads = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(api::issue_document_upload))

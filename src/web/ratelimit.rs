@@ -1,5 +1,5 @@
 //! A per-address token bucket for the public, unauthenticated endpoints that do work per
-//! request (`POST /api/v1/verify`, `GET /v/…`). In memory per instance: it blunts floods
+//! request (`POST /api/v1/verify`, VC-API `POST /credentials/verify`, `GET /v/…`). In memory per instance: it blunts floods
 //! and scraping; it is not a substitute for limits at the edge.
 
 use crate::error::AppError;
@@ -56,7 +56,9 @@ impl RateLimiter {
 /// Whether a request is one of the rate-limited public endpoints.
 fn limited(req: &Request) -> bool {
     let p = req.uri().path();
-    (req.method() == axum::http::Method::POST && p == "/api/v1/verify") || p.starts_with("/v/")
+    (req.method() == axum::http::Method::POST
+        && (p == "/api/v1/verify" || p == "/credentials/verify"))
+        || p.starts_with("/v/")
 }
 
 /// Middleware: answer 429 problem+json with `Retry-After` when the address's bucket is empty.

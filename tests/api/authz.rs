@@ -97,6 +97,7 @@ const TABLE: &[Row] = &[
         [401, 403, 201, 201, 403, 403, 403, 403, 403, 201, 403, 403, 201, 403]),
     ("GET", "/api/v1/credentials", None, Fresh::Nothing, LIST_OWN),
     ("GET", "/api/v1/credentials/{cid}", None, Fresh::Nothing, READ_OWN),
+    ("GET", "/api/v1/credentials/{cid}/vc", None, Fresh::Nothing, READ_OWN),
     ("POST", "/api/v1/credentials/{fresh}/suspend", Some(ACTION_BODY), Fresh::ActiveCredential, CHANGE_OWN),
     ("POST", "/api/v1/credentials/{fresh}/reinstate", Some(ACTION_BODY), Fresh::SuspendedCredential, CHANGE_OWN),
     ("POST", "/api/v1/credentials/{fresh}/revoke", Some(ACTION_BODY), Fresh::ActiveCredential, CHANGE_OWN),
@@ -121,7 +122,14 @@ const TABLE: &[Row] = &[
     ("GET", "/api/v1/audit/entries", None, Fresh::Nothing, ADMIN_ONLY_200),
     ("GET", "/api/v1/audit/checkpoint", None, Fresh::Nothing, ADMIN_ONLY_200),
     ("GET", "/api/v1/audit/entries/1/proof", None, Fresh::Nothing, ADMIN_ONLY_200),
+    // VC-API
+    ("POST", "/credentials/issue", Some(r#"{"credential": {"@context": ["https://www.w3.org/ns/credentials/v2"], "type": ["VerifiableCredential"], "credentialSubject": {"name": "Matrix"}}}"#), Fresh::Nothing,
+        [401, 403, 201, 201, 403, 403, 403, 403, 403, 201, 403, 403, 201, 403]),
+    ("POST", "/credentials/verify", Some(r#"{"verifiableCredential": "{vc}"}"#), Fresh::Nothing, EVERYONE_200),
     // public
+    ("GET", "/status/{list}", None, Fresh::Nothing, EVERYONE_200),
+    ("GET", "/status/w3c/{list}/revocation", None, Fresh::Nothing, EVERYONE_200),
+    ("GET", "/.well-known/sanad-trust-list", None, Fresh::Nothing, EVERYONE_200),
     ("POST", "/api/v1/verify", Some(r#"{"id": "{cid}"}"#), Fresh::Nothing, EVERYONE_200),
     ("GET", "/v/{cid}", None, Fresh::Nothing, EVERYONE_200),
     ("GET", "/.well-known/jwks.json", None, Fresh::Nothing, EVERYONE_200),
@@ -143,7 +151,8 @@ fn assert_table_covers_openapi(doc: &serde_json::Value) {
                 .replace("{cid}", "{id}")
                 .replace("{fresh}", "{id}")
                 .replace("/agencies/MOSD/", "/agencies/{code}/")
-                .replace("/entries/1/", "/entries/{seq}/");
+                .replace("/entries/1/", "/entries/{seq}/")
+                .replace("/{list}/revocation", "/{list}/{purpose}");
             (m.to_lowercase(), p)
         })
         .collect();
@@ -172,6 +181,17 @@ async fn matrix(t: TestApp) {
     let c = t.issue_id("مريم").await;
     let cid = c["id"].as_str().expect("id").to_owned();
     let pid = c["person_id"].as_str().expect("pid").to_owned();
+    let list = c["status_list"].to_string();
+    let vc = t
+        .call(
+            axum::http::Method::GET,
+            &format!("/api/v1/credentials/{cid}/vc"),
+            Some(&t.token),
+            None,
+        )
+        .await;
+    assert_eq!(vc.status, 200, "{}", vc.text());
+    let vc = vc.text();
     let maker = Actor {
         id: "token:maker".into(),
         agency: sanad::domain::AgencyCode::parse("MOSD").expect("code"),
@@ -272,6 +292,7 @@ async fn matrix(t: TestApp) {
                 }
             };
             let path = template
+                .replace("{list}", &list)
                 .replace("{pid}", &pid)
                 .replace("{cid}", &cid)
                 .replace("{fresh}", &fresh_id);
@@ -280,7 +301,8 @@ async fn matrix(t: TestApp) {
             } else {
                 let body = body.map(|b| {
                     serde_json::from_str(
-                        &b.replace("{pid}", &pid)
+                        &b.replace("{vc}", &vc)
+                            .replace("{pid}", &pid)
                             .replace("{cid}", &cid)
                             .replace("{n}", &n.to_string()),
                     )

@@ -31,6 +31,7 @@ pub async fn with_second_agency(t: TestApp) -> TestApp {
             name_en: "Ministry of Justice".into(),
             base_url: String::new(),
             created_at: 0,
+            origin: String::new(),
         })
         .await
         .expect("agency");

@@ -5,6 +5,7 @@ mod audit_log;
 mod authz;
 mod callers;
 mod helpers;
+mod standards;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -705,6 +706,7 @@ async fn auth_and_agencies(t: TestApp) {
             name_en: "Ministry of Justice".into(),
             base_url: String::new(),
             created_at: 0,
+            origin: String::new(),
         })
         .await
         .expect("agency");
