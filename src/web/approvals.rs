@@ -1,13 +1,13 @@
 //! Maker-checker over HTTP: list an agency's requests, approve or reject one.
 
 use super::api::{ApprovalOut, CredentialOut, credential_out};
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
 use crate::app::App;
 use crate::approval;
 use crate::auth::{Principal, Scope};
 use crate::error::{AppError, Problem};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -25,7 +25,7 @@ pub struct ApprovalQuery {
 pub async fn list(
     State(app): State<Arc<App>>,
     auth: Principal,
-    Query(q): Query<ApprovalQuery>,
+    ApiQuery(q): ApiQuery<ApprovalQuery>,
 ) -> Result<Json<Vec<ApprovalOut>>, AppError> {
     let actor = auth.require(Scope::Read)?;
     let state = q.state.as_deref().unwrap_or("pending");

@@ -2,13 +2,14 @@
 //! and inclusion proofs. Registrars get no audit view: entries of status changes do not
 //! all name their agency, and a partial view would look complete.
 
+use super::extract::ApiQuery;
 use crate::app::App;
 use crate::audit::{self, Checkpoint, InclusionProof};
 use crate::auth::{Principal, Scope};
 use crate::domain::rfc3339;
 use crate::error::{AppError, Problem};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -49,7 +50,7 @@ pub struct AuditQuery {
 pub async fn entries(
     State(app): State<Arc<App>>,
     auth: Principal,
-    Query(q): Query<AuditQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<Json<Vec<AuditEntry>>, AppError> {
     auth.require_global(Scope::Admin)?;
     let after = q.after.unwrap_or(0);
@@ -92,16 +93,17 @@ pub struct ProofQuery {
 }
 
 /// Inclusion proof of entry `seq` (admin).
-#[utoipa::path(get, path = "/api/v1/audit/entries/{seq}/proof", tag = "audit", params(("seq" = i64, Path, description = "entry sequence number"), ProofQuery),
+#[utoipa::path(get, path = "/api/v1/audit/entries/{seq}/proof", tag = "audit", params(("seq" = String, Path, description = "entry sequence number"), ProofQuery),
     security(("bearer" = [])),
     responses((status = 200, body = InclusionProof), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn proof(
     State(app): State<Arc<App>>,
     auth: Principal,
-    Path(seq): Path<i64>,
-    Query(q): Query<ProofQuery>,
+    Path(seq): Path<String>,
+    ApiQuery(q): ApiQuery<ProofQuery>,
 ) -> Result<Json<InclusionProof>, AppError> {
     auth.require_global(Scope::Admin)?;
+    let seq: i64 = seq.parse().map_err(|_| AppError::NotFound("audit entry"))?;
     audit::inclusion_proof(&app.store, seq, q.tree_size)
         .await?
         .map(Json)

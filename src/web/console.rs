@@ -8,7 +8,7 @@
 
 use super::access::{clear_cookie, session_cookie};
 use super::api::{ApprovalOut, credential_out};
-use super::extract::{ClientAddr, SESSION_COOKIE, cookie, same_secret};
+use super::extract::{ApiQuery, ClientAddr, FormData, SESSION_COOKIE, cookie, same_secret};
 use crate::app::App;
 use crate::approval::{self, Gated};
 use crate::auth::{self, LoginError, Principal, Scope, Via};
@@ -18,7 +18,7 @@ use crate::issuance;
 use crate::render::pages;
 use crate::storage::CredentialFilter;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -179,8 +179,13 @@ fn login_form(app: &App, failed: Option<&str>, status: StatusCode) -> Response {
         serde_json::json!({"login_csrf": &token, "failed": failed}),
     );
     *res.status_mut() = status;
+    let secure = if app.config.public_base().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     if let Ok(v) = HeaderValue::from_str(&format!(
-        "{LOGIN_CSRF_COOKIE}={token}; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=3600"
+        "{LOGIN_CSRF_COOKIE}={token}; Path=/console/login; HttpOnly; SameSite=Strict; Max-Age=3600{secure}"
     )) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -198,7 +203,7 @@ async fn login(
     State(app): State<Arc<App>>,
     addr: ClientAddr,
     headers: HeaderMap,
-    Form(f): Form<LoginForm>,
+    FormData(f): FormData<LoginForm>,
 ) -> Response {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same_secret(&f.csrf, expected) {
@@ -235,7 +240,7 @@ struct CsrfForm {
 async fn logout(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
+    FormData(f): FormData<CsrfForm>,
 ) -> Response {
     let c = match Console::from(&app, &headers).await {
         Ok(c) => c,
@@ -262,7 +267,7 @@ struct PersonSearch {
 async fn persons(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<PersonSearch>,
+    ApiQuery(q): ApiQuery<PersonSearch>,
 ) -> Response {
     let c = match Console::from(&app, &headers).await {
         Ok(c) => c,
@@ -303,7 +308,7 @@ struct CredentialSearch {
 async fn credentials(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<CredentialSearch>,
+    ApiQuery(q): ApiQuery<CredentialSearch>,
 ) -> Response {
     let c = match Console::from(&app, &headers).await {
         Ok(c) => c,
@@ -348,7 +353,7 @@ async fn credential_action(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<ActionForm>,
+    FormData(f): FormData<ActionForm>,
 ) -> Response {
     let c = match Console::from(&app, &headers).await {
         Ok(c) => c,
@@ -397,7 +402,7 @@ async fn credential_action(
 async fn approvals(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<Flash>,
+    ApiQuery(q): ApiQuery<Flash>,
 ) -> Response {
     let c = match Console::from(&app, &headers).await {
         Ok(c) => c,
@@ -435,7 +440,7 @@ async fn decide(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<DecisionForm>,
+    FormData(f): FormData<DecisionForm>,
 ) -> Response {
     let c = match Console::from(&app, &headers).await {
         Ok(c) => c,
@@ -463,7 +468,7 @@ struct OfficerQuery {
 async fn officer(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Query(q): Query<OfficerQuery>,
+    ApiQuery(q): ApiQuery<OfficerQuery>,
 ) -> Response {
     let c = match Console::from(&app, &headers).await {
         Ok(c) => c,

@@ -606,6 +606,10 @@ async fn console(t: TestApp) {
             .contains("msg=done")
     );
     assert_eq!(t.verify(json!({"id": id})).await["outcome"], "suspended");
+    // A form that does not parse is a problem, not a plain-text error.
+    t.send(form_post(&path, &session, &[("csrf", &csrf)]))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST);
     // Persons and approvals pages; the audit page is for admins only.
     let p = t.send(get("/console/persons?national_id=1098765432")).await;
     assert_eq!(p.status, 200);
@@ -701,3 +705,107 @@ async fn rate_limit(t: TestApp) {
     let _ = helpers::unique("x");
 }
 both_dbs!(rate_limit_both, rate_limit);
+
+fn sanad_cli(t: &TestApp, args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write as _;
+    let c = &t.app.config;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sanad"))
+        .args([
+            "--database-url",
+            c.database_url.as_deref().expect("url"),
+            "--keys-dir",
+            &c.keys_dir.display().to_string(),
+            "--data-dir",
+            &c.data_dir.display().to_string(),
+        ])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sanad");
+    if let Some(s) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(s.as_bytes())
+            .expect("write");
+    }
+    child.wait_with_output().expect("output")
+}
+
+/// `sanad users add|set-password|disable` and `sanad tokens list|revoke`: passwords come
+/// from standard input; the results work (or stop working) through the API.
+async fn cli_users_and_tokens(t: TestApp) {
+    let out = sanad_cli(
+        &t,
+        &[
+            "users",
+            "add",
+            "clerk",
+            "--role",
+            "registrar",
+            "--agency",
+            "MOSD",
+            "--password-stdin",
+        ],
+        Some("first password 123\n"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(t.login("clerk", "first password 123").await.is_ok());
+    // Refused: an admin with an agency, a registrar without, a short password.
+    for (args, pw) in [
+        (
+            vec!["users", "add", "a1", "--role", "admin", "--agency", "MOSD"],
+            "long enough pw",
+        ),
+        (
+            vec!["users", "add", "a2", "--role", "registrar"],
+            "long enough pw",
+        ),
+        (
+            vec![
+                "users", "add", "a3", "--role", "officer", "--agency", "MOSD",
+            ],
+            "short",
+        ),
+    ] {
+        let out = sanad_cli(&t, &args, Some(pw));
+        assert!(!out.status.success(), "{args:?} should fail");
+    }
+    let out = sanad_cli(
+        &t,
+        &["users", "set-password", "clerk"],
+        Some("second password 456\n"),
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(t.login("clerk", "first password 123").await.is_err());
+    let s = t.login("clerk", "second password 456").await;
+    assert!(s.is_ok());
+    let out = sanad_cli(&t, &["users", "disable", "clerk"], None);
+    assert!(out.status.success(), "{out:?}");
+    assert!(t.login("clerk", "second password 456").await.is_err());
+    let list =
+        String::from_utf8_lossy(&sanad_cli(&t, &["users", "list"], None).stdout).into_owned();
+    assert!(
+        list.contains("clerk") && list.contains("disabled"),
+        "{list}"
+    );
+    // Tokens: listed without secrets, revoked by id.
+    let listed =
+        String::from_utf8_lossy(&sanad_cli(&t, &["tokens", "list"], None).stdout).into_owned();
+    let id = t.token.split('_').nth(1).expect("id");
+    assert!(
+        listed.contains(id) && listed.contains("owner=cli"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&t.token));
+    let out = sanad_cli(&t, &["tokens", "revoke", id], None);
+    assert!(out.status.success(), "{out:?}");
+    t.call(Method::GET, "/api/v1/credentials", Some(&t.token), None)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED);
+}
+both_dbs!(cli_users_and_tokens_both, cli_users_and_tokens);

@@ -225,7 +225,35 @@ async fn checkpoint_and_proofs(t: TestApp) {
             None,
         )
         .await;
-    assert_eq!(r.status, 404);
+    r.assert_problem(axum::http::StatusCode::NOT_FOUND);
+    // Malformed path and query parameters are problems too.
+    t.req(&admin, Method::GET, "/api/v1/audit/entries/abc/proof", None)
+        .await
+        .assert_problem(axum::http::StatusCode::NOT_FOUND);
+    t.req(
+        &admin,
+        Method::GET,
+        "/api/v1/audit/entries?limit=lots",
+        None,
+    )
+    .await
+    .assert_problem(axum::http::StatusCode::BAD_REQUEST);
+    let page = t
+        .req(
+            &admin,
+            Method::GET,
+            "/api/v1/audit/entries?after=2&limit=3",
+            None,
+        )
+        .await
+        .json();
+    let seqs: Vec<i64> = page
+        .as_array()
+        .expect("entries")
+        .iter()
+        .map(|e| e["seq"].as_i64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, vec![3, 4, 5]);
 }
 both_dbs!(checkpoint_and_proofs_both, checkpoint_and_proofs);
 
