@@ -190,7 +190,13 @@ enum UsersCmd {
 enum AuditCmd {
     /// Check the whole log's hash chain against its head; names the first entry changed,
     /// inserted or removed, and exits non-zero if there is one.
-    Verify,
+    Verify {
+        /// Also check a saved checkpoint (the `signature` JWS of
+        /// `GET /api/v1/audit/checkpoint`, or a file holding it): catches history rewritten
+        /// together with its hashes.
+        #[arg(long)]
+        checkpoint: Option<String>,
+    },
 }
 
 /// Read a password: one line from standard input (prompting on a terminal).
@@ -380,10 +386,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("revoked token {id}");
         }
         Command::Users(cmd) => users_cmd(&config, cmd).await?,
-        Command::Audit(AuditCmd::Verify) => {
+        Command::Audit(AuditCmd::Verify { checkpoint }) => {
             let store = open_store(&config).await?;
-            let (ok, text) = audit_verify(&store).await?;
+            let (mut ok, text) = audit_verify(&store).await?;
             println!("{text}");
+            if let Some(c) = checkpoint {
+                let jws = match std::fs::read_to_string(&c) {
+                    Ok(s) => s,
+                    Err(_) => c,
+                };
+                match crate::audit::verify_checkpoint(&store, &jws).await? {
+                    Ok(n) => println!("checkpoint of {n} entries matches"),
+                    Err(m) => {
+                        ok = false;
+                        println!("checkpoint MISMATCH: {m}");
+                    }
+                }
+            }
             if !ok {
                 return Ok(ExitCode::from(3));
             }
@@ -459,6 +478,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen.clone();
     let app = App::build(config).await?;
     let _sync = app.spawn_sync(Duration::from_millis(500));
+    let _purge = crate::auth::spawn_purge(app.store.clone(), Duration::from_secs(300));
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -146,6 +146,71 @@ pub struct Checkpoint {
     pub signature: String,
 }
 
+/// Why a saved checkpoint does not match the log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointMismatch {
+    /// The checkpoint's signature does not verify with any key of this deployment.
+    #[error("the checkpoint's signature does not verify: {0}")]
+    Signature(String),
+    /// The log is shorter than the checkpoint: entries were removed.
+    #[error("the checkpoint covers {signed} entries but the log holds only {now}")]
+    Shorter {
+        /// Entries the checkpoint covers.
+        signed: u64,
+        /// Entries now.
+        now: u64,
+    },
+    /// The first `tree_size` entries no longer hash to the signed root: history was
+    /// rewritten (even if the chain and its head were recomputed).
+    #[error("the first {0} entries no longer match the signed tree head: history was rewritten")]
+    Rewritten(u64),
+}
+
+/// Check that the log still begins with exactly what a saved checkpoint (its compact JWS)
+/// signed. Keys are taken from the database (any status: a retired key still verifies
+/// the checkpoints it signed), so this needs no private key.
+pub async fn verify_checkpoint(
+    store: &Store,
+    jws: &str,
+) -> anyhow::Result<Result<u64, CheckpointMismatch>> {
+    let header = match crate::keys::inspect(jws.trim()) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(CheckpointMismatch::Signature(e.to_string()))),
+    };
+    let keys = store.list_keys().await?;
+    let Some(key) = keys.iter().find(|k| k.kid == header.kid) else {
+        return Ok(Err(CheckpointMismatch::Signature(format!(
+            "unknown key {}",
+            header.kid
+        ))));
+    };
+    let vk = crate::keys::verifying_key_from_x(&key.public_x)?;
+    let payload =
+        match crate::keys::verify_compact(jws.trim(), &crate::keys::DalekVerifier::new(vk)) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(CheckpointMismatch::Signature(e.to_string()))),
+        };
+    #[derive(serde::Deserialize)]
+    struct Signed {
+        tree_size: u64,
+        root_hash: String,
+    }
+    let signed: Signed = serde_json::from_slice(&payload)?;
+    let entries = store.audit_entries().await?;
+    let n = usize::try_from(signed.tree_size)?;
+    if n > entries.len() {
+        return Ok(Err(CheckpointMismatch::Shorter {
+            signed: signed.tree_size,
+            now: entries.len() as u64,
+        }));
+    }
+    let root = merkle::root(&leaves(&entries[..n])?);
+    if merkle::hex(&root) != signed.root_hash {
+        return Ok(Err(CheckpointMismatch::Rewritten(signed.tree_size)));
+    }
+    Ok(Ok(signed.tree_size))
+}
+
 /// An inclusion proof of one entry.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct InclusionProof {

@@ -401,6 +401,32 @@ pub async fn logout(app: &App, p: &Principal) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Remove expired sessions and stale throttle rows, every `every` (run by `sanad serve`).
+pub fn spawn_purge(
+    store: crate::storage::Store,
+    every: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match store
+                .purge_expired(
+                    now(),
+                    SESSION_IDLE_SECS,
+                    SESSION_MAX_SECS,
+                    LOGIN_WINDOW_SECS,
+                )
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(rows = n, "purged expired sessions and throttle rows"),
+                Err(e) => tracing::warn!(error = %e, "purging expired sessions failed; will retry"),
+            }
+        }
+    })
+}
+
 /// Add a console user (CLI and admin API). Admins have no agency; every other role has one.
 pub async fn add_user(
     app_store: &crate::storage::Store,

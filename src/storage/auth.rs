@@ -323,6 +323,29 @@ impl Store {
         Ok(())
     }
 
+    /// Delete sessions past their idle or absolute timeout and throttle rows no longer
+    /// locked nor counting; returns the number of rows removed.
+    pub async fn purge_expired(
+        &self,
+        now: i64,
+        idle: i64,
+        max: i64,
+        window: i64,
+    ) -> Result<u64, StoreError> {
+        let a = sqlx::query("DELETE FROM sessions WHERE created_at < $1 OR last_seen_at < $2")
+            .bind(now - max)
+            .bind(now - idle)
+            .execute(&self.pool)
+            .await?;
+        let b =
+            sqlx::query("DELETE FROM login_throttle WHERE locked_until < $1 AND updated_at < $2")
+                .bind(now)
+                .bind(now - window)
+                .execute(&self.pool)
+                .await?;
+        Ok(a.rows_affected() + b.rows_affected())
+    }
+
     // ----- sign-in throttling ---------------------------------------------------------
 
     /// The latest `locked_until` among `keys` (0 when none is locked).

@@ -809,3 +809,51 @@ async fn cli_users_and_tokens(t: TestApp) {
         .assert_problem(StatusCode::UNAUTHORIZED);
 }
 both_dbs!(cli_users_and_tokens_both, cli_users_and_tokens);
+
+/// Expired sessions and stale throttle rows are purged; live ones stay.
+async fn purge(t: TestApp) {
+    t.add_user("pia", Role::Officer, Some("MOSD")).await;
+    let live = t.signed_in("pia").await;
+    let _old = t.signed_in("pia").await;
+    login_from(&t, "pia", "wrong password!", "10.1.1.1").await;
+    let count = |sql: &'static str| {
+        let pool = t.app.store.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM sessions").await, 2);
+    // Age one session past the idle timeout, and the failure past its window.
+    let Caller::Session { cookie, .. } = &live else {
+        panic!("session")
+    };
+    let live_hash = sanad::app::hash_token(cookie);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE sessions SET last_seen_at = last_seen_at - 4000 WHERE id_hash <> '{live_hash}'"
+    )))
+    .execute(t.app.store.pool())
+    .await
+    .expect("age");
+    sqlx::query("UPDATE login_throttle SET updated_at = updated_at - 4000")
+        .execute(t.app.store.pool())
+        .await
+        .expect("age");
+    let n = t
+        .app
+        .store
+        .purge_expired(sanad::storage::now(), 1800, 43200, 900)
+        .await
+        .expect("purge");
+    assert_eq!(n, 3, "one session, two throttle rows");
+    assert_eq!(count("SELECT COUNT(*) FROM sessions").await, 1);
+    assert_eq!(
+        t.req(&live, Method::GET, "/api/v1/session", None)
+            .await
+            .status,
+        200
+    );
+}
+both_dbs!(purge_both, purge);

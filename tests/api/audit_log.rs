@@ -436,6 +436,10 @@ async fn tamper(t: TestApp) {
 both_dbs!(tamper_both, tamper);
 
 fn run_cli(t: &TestApp) -> std::process::Output {
+    run_cli_args(t, &["audit", "verify"])
+}
+
+fn run_cli_args(t: &TestApp, args: &[&str]) -> std::process::Output {
     let c = &t.app.config;
     std::process::Command::new(env!("CARGO_BIN_EXE_sanad"))
         .args([
@@ -445,10 +449,99 @@ fn run_cli(t: &TestApp) -> std::process::Output {
             &c.keys_dir.display().to_string(),
             "--data-dir",
             &c.data_dir.display().to_string(),
-            "audit",
-            "verify",
         ])
+        .args(args)
         .env("RUST_LOG", "warn")
         .output()
         .expect("run sanad")
 }
+
+/// Someone with write access rewrites an entry and recomputes every later hash and the
+/// head: the chain alone cannot tell, a checkpoint signed before can.
+async fn rewritten_history(t: TestApp) {
+    let c = t.issue_id("رغد").await;
+    t.action(c["id"].as_str().expect("id"), "revoke", "fraud")
+        .await;
+    let admin: Caller = t.user("root", Role::Admin, None).await;
+    let cp = t
+        .req(&admin, Method::GET, "/api/v1/audit/checkpoint", None)
+        .await
+        .json();
+    let jws = cp["signature"].as_str().expect("jws").to_owned();
+    let n = cp["tree_size"].as_u64().expect("size");
+    assert_eq!(
+        sanad::audit::verify_checkpoint(&t.app.store, &jws)
+            .await
+            .expect("check"),
+        Ok(n)
+    );
+    // A forged signature is refused.
+    let mut forged = jws.clone();
+    forged.push('A');
+    assert!(matches!(
+        sanad::audit::verify_checkpoint(&t.app.store, &forged)
+            .await
+            .expect("check"),
+        Err(sanad::audit::CheckpointMismatch::Signature(_))
+    ));
+    // Rewrite entry 3 and re-chain everything after it, head included.
+    let entries = t.app.store.audit_entries().await.expect("audit");
+    let mut prev = entries[1].hash.clone();
+    for e in &entries[2..] {
+        let detail = if e.seq == 3 {
+            "{\"rewritten\":true}".to_owned()
+        } else {
+            e.detail.clone()
+        };
+        let hash =
+            sanad::audit::entry_hash(&prev, e.seq, e.at, &e.actor, &e.action, &e.subject, &detail);
+        exec(
+            &t,
+            &format!(
+                "UPDATE audit_log SET detail = '{}', prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+                detail.replace('\'', "''"),
+                e.seq
+            ),
+        )
+        .await;
+        prev = hash;
+    }
+    exec(
+        &t,
+        &format!("UPDATE audit_head SET hash = '{prev}' WHERE id = 1"),
+    )
+    .await;
+    assert_eq!(
+        verify_now(&t).await,
+        Ok(entries.len()),
+        "the chain alone is fooled"
+    );
+    assert_eq!(
+        sanad::audit::verify_checkpoint(&t.app.store, &jws)
+            .await
+            .expect("check"),
+        Err(sanad::audit::CheckpointMismatch::Rewritten(n))
+    );
+    let file = t.dir.join("checkpoint.jws");
+    std::fs::write(&file, &jws).expect("write");
+    let out = run_cli_args(
+        &t,
+        &[
+            "audit",
+            "verify",
+            "--checkpoint",
+            &file.display().to_string(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("history was rewritten"));
+    // Entries cut from the end (head moved back too): the checkpoint says so.
+    exec(&t, &format!("DELETE FROM audit_log WHERE seq > {}", n - 2)).await;
+    assert!(matches!(
+        sanad::audit::verify_checkpoint(&t.app.store, &jws)
+            .await
+            .expect("check"),
+        Err(sanad::audit::CheckpointMismatch::Shorter { .. })
+    ));
+}
+both_dbs!(rewritten_history_both, rewritten_history);
