@@ -255,6 +255,9 @@ pub enum LoginError {
     /// Storage failure.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Any other failure (the password check's thread panicked).
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
 }
 
 /// A new console session: the cookie secret (shown once, to the browser) and its CSRF token.
@@ -309,14 +312,16 @@ pub async fn login(
             retry_after: locked_until - t,
         });
     }
-    let ok = match &user {
-        Some(u) => password::verify(password, &u.password_hash) && u.disabled_at.is_none(),
-        None => {
-            // Same work for an unknown name, so timing does not reveal which names exist.
-            password::verify(password, password::DUMMY_HASH);
-            false
-        }
-    };
+    // Argon2 takes tens of milliseconds of CPU: off the async workers. An unknown name is
+    // checked against a dummy hash, so timing does not reveal which names exist.
+    let hash = user
+        .as_ref()
+        .map_or(password::DUMMY_HASH.to_owned(), |u| u.password_hash.clone());
+    let pw = zeroize::Zeroizing::new(password.to_owned());
+    let matches = tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
+        .await
+        .map_err(|e| anyhow::anyhow!("password check failed: {e}"))?;
+    let ok = matches && user.as_ref().is_some_and(|u| u.disabled_at.is_none());
     let Some(user) = user.filter(|_| ok) else {
         for k in [&user_key, &addr_key] {
             app.store

@@ -364,7 +364,8 @@ impl Store {
     }
 
     /// Count a failure for `key`; after `max` failures within `window` seconds the key is
-    /// locked for `lock` seconds (and its count starts again).
+    /// locked for `lock` seconds (and its count starts again). One upsert, so concurrent
+    /// failures all count.
     pub async fn throttle_fail(
         &self,
         key: &str,
@@ -374,40 +375,25 @@ impl Store {
         lock: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT failures, updated_at FROM login_throttle WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let failures = match &row {
-            Some(r) if now - r.try_get::<i64, _>(1)? <= window => r.try_get::<i64, _>(0)? + 1,
-            _ => 1,
-        };
-        let (failures, locked_until) = if failures >= max {
-            (0, now + lock)
-        } else {
-            (failures, 0)
-        };
-        if row.is_some() {
-            sqlx::query(
-                "UPDATE login_throttle SET failures = $1, locked_until = CASE WHEN $2 > 0 THEN $2 ELSE locked_until END, updated_at = $3 WHERE key = $4",
-            )
-            .bind(failures)
-            .bind(locked_until)
-            .bind(now)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        } else {
-            sqlx::query(
-                "INSERT INTO login_throttle (key, failures, locked_until, updated_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(key)
-            .bind(failures)
-            .bind(locked_until)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_unique)?;
+        let failures: i64 = sqlx::query(
+            "INSERT INTO login_throttle (key, failures, locked_until, updated_at) VALUES ($1, 1, 0, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+               failures = CASE WHEN login_throttle.updated_at >= $3 THEN login_throttle.failures + 1 ELSE 1 END, \
+               updated_at = $2 \
+             RETURNING failures",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(now - window)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if failures >= max {
+            sqlx::query("UPDATE login_throttle SET failures = 0, locked_until = $1 WHERE key = $2")
+                .bind(now + lock)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())

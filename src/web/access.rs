@@ -43,6 +43,7 @@ pub fn login_problem(e: LoginError) -> AppError {
             detail: "too many failed sign-ins; try again later".into(),
         },
         LoginError::Store(e) => e.into(),
+        LoginError::Internal(e) => AppError::Internal(e),
     }
 }
 

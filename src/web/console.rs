@@ -229,6 +229,7 @@ async fn login(
             res
         }
         Err(LoginError::Store(e)) => AppError::from(e).into_response(),
+        Err(LoginError::Internal(e)) => AppError::Internal(e).into_response(),
     }
 }
 
