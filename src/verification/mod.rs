@@ -197,45 +197,10 @@ pub async fn verify_token(
             "format",
         );
     }
-    if key.status == KeyStatus::Revoked {
-        return Verification::fail(
-            Outcome::KeyRevoked,
-            "the signing key has been revoked".into(),
-            checks,
-            "key_status",
-        );
-    }
-    checks.push(pass(
-        "key_status",
-        Some(format!("{:?}", key.status).to_lowercase()),
-    ));
     let (list, idx) = claims.raw.status;
-    let live = match &key.origin {
-        None => app.status.lookup(list, idx, claims.id.as_str()),
-        Some(origin) => match app.remote.status(&app.keys, origin, list, idx).await {
-            Ok(code) => Some(crate::status::LiveStatus {
-                status: CredentialStatus::from_code(code),
-                detail: None,
-            }),
-            Err(e) => {
-                let mut v = Verification::fail(
-                    Outcome::Undetermined,
-                    format!("the issuer's status list could not be read: {e}"),
-                    checks,
-                    "status",
-                );
-                v.credential = None;
-                return v;
-            }
-        },
-    };
-    let Some(live) = live else {
-        return Verification::fail(
-            Outcome::NotFound,
-            "this deployment has no record of the credential".into(),
-            checks,
-            "status",
-        );
+    let live = match key_and_status(app, &key, list, idx, claims.id.as_str(), &mut checks).await {
+        Ok(l) => l,
+        Err(v) => return v,
     };
     let public = PublicCredential {
         id: claims.id.to_string(),
@@ -249,6 +214,56 @@ pub async fn verify_token(
         name_as_printed: claims.raw.name.clone(),
     };
     finish(public, claims.digest, document, checks)
+}
+
+/// The common tail of token and full-credential verification: the key's status, then the
+/// credential's live status (from memory for this deployment's credentials, from the issuing
+/// deployment's status list for a trusted one's).
+pub(crate) async fn key_and_status(
+    app: &App,
+    key: &crate::keys::KeyEntry,
+    list: u32,
+    idx: u32,
+    id: &str,
+    checks: &mut Vec<Check>,
+) -> Result<crate::status::LiveStatus, Verification> {
+    if key.status == KeyStatus::Revoked {
+        return Err(Verification::fail(
+            Outcome::KeyRevoked,
+            "the signing key has been revoked".into(),
+            std::mem::take(checks),
+            "key_status",
+        ));
+    }
+    checks.push(pass(
+        "key_status",
+        Some(format!("{:?}", key.status).to_lowercase()),
+    ));
+    let live = match &key.origin {
+        None => app.status.lookup(list, idx, id),
+        Some(origin) => match app.remote.status(&app.keys, origin, list, idx).await {
+            Ok(code) => Some(crate::status::LiveStatus {
+                status: CredentialStatus::from_code(code),
+                detail: None,
+            }),
+            Err(e) => {
+                return Err(Verification::fail(
+                    Outcome::Undetermined,
+                    format!("the issuer's status list could not be read: {e}"),
+                    std::mem::take(checks),
+                    "status",
+                ));
+            }
+        },
+    };
+    live.ok_or_else(|| {
+        Verification::fail(
+            Outcome::NotFound,
+            "this deployment has no record of the credential".into(),
+            std::mem::take(checks),
+            "status",
+        )
+    })
 }
 
 fn finish(
