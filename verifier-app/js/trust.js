@@ -1,0 +1,125 @@
+// Where keys and status come from: the trust list (agencies, their keys and key status),
+// with the JWKS as fallback, and IETF Token Status Lists. Everything fetched is kept in
+// IndexedDB with its fetch time so that the app can verify offline and say how old its
+// knowledge is. Only our own origin is ever contacted: nothing inside a token is fetched.
+
+import * as store from './store.js';
+import { b64urlToBytes, parseJws } from './codec.js';
+
+const ROOT = new URL('../../', import.meta.url); // the server root above /verifier/js/
+
+export const STATUS_NAMES = ['valid', 'revoked', 'suspended', 'superseded'];
+
+async function fetchOk(path, accept) {
+  const res = await fetch(new URL(path, ROOT), { headers: { accept }, cache: 'no-store' });
+  return res;
+}
+
+export async function verifyEd25519(jwk, data, signature) {
+  const key = await crypto.subtle.importKey(
+    'jwk', { kty: 'OKP', crv: 'Ed25519', x: jwk.x }, { name: 'Ed25519' }, false, ['verify'],
+  );
+  return crypto.subtle.verify('Ed25519', key, signature, data);
+}
+
+/** All keys we know: `[{kid, status, agency: {code, name_ar, name_en} | null, jwk}]`. */
+export async function knownKeys() {
+  const trust = await store.get('trust-list');
+  const jwks = await store.get('jwks');
+  const out = [];
+  for (const a of trust?.agencies ?? []) {
+    for (const k of a.keys ?? []) {
+      out.push({
+        kid: k.kid, status: k.status ?? 'active', jwk: k.jwk,
+        agency: { code: a.code, name_ar: a.name_ar, name_en: a.name_en },
+      });
+    }
+  }
+  for (const jwk of jwks?.keys ?? []) {
+    if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && jwk.kid && !out.some((k) => k.kid === jwk.kid)) {
+      out.push({ kid: jwk.kid, status: 'active', jwk, agency: null });
+    }
+  }
+  return out;
+}
+
+/** The key a token's (possibly truncated) kid names, or null. */
+export async function findKey(kid) {
+  const matches = (await knownKeys()).filter((k) => k.kid.startsWith(kid));
+  return matches.length === 1 ? matches[0] : null;
+}
+
+export async function agencyByCode(code) {
+  const trust = await store.get('trust-list');
+  return trust?.agencies?.find((a) => a.code === code) ?? null;
+}
+
+async function verifiedPayload(jwt) {
+  const { header, claims, signingInput, signature } = parseJws(jwt);
+  const key = await findKey(header.kid);
+  if (!key || key.status === 'revoked') throw new Error('signed by an unknown key');
+  if (!(await verifyEd25519(key.jwk, signingInput, signature))) throw new Error('bad signature');
+  return { header, claims };
+}
+
+async function syncKeys() {
+  const now = Date.now();
+  const jr = await fetchOk('.well-known/jwks.json', 'application/jwk-set+json, application/json');
+  if (jr.ok) await store.put('jwks', { keys: (await jr.json()).keys ?? [], fetchedAt: now });
+  const tr = await fetchOk('.well-known/sanad-trust-list', 'application/jwt, application/json');
+  if (tr.ok) {
+    const jwt = (await tr.text()).trim();
+    // The trust list must be signed by a key it lists (or one from the JWKS we already hold).
+    const { header, claims, signingInput, signature } = parseJws(jwt);
+    const listed = (claims.agencies ?? []).flatMap((a) => a.keys ?? []);
+    const key = listed.find((k) => k.kid.startsWith(header.kid) && k.status !== 'revoked') ??
+      (await findKey(header.kid));
+    const jwk = key?.jwk ?? null;
+    if (jwk && (await verifyEd25519(jwk, signingInput, signature))) {
+      await store.put('trust-list', { agencies: claims.agencies ?? [], iat: claims.iat, fetchedAt: now });
+    }
+  }
+}
+
+/** Fetch, verify and cache one status list. Returns the cached entry or null. */
+export async function syncStatusList(list) {
+  const res = await fetchOk(`status/${list}`, 'application/statuslist+jwt');
+  if (!res.ok) return null;
+  const { claims } = await verifiedPayload((await res.text()).trim());
+  const sl = claims.status_list;
+  if (!sl || sl.bits !== 2 || typeof sl.lst !== 'string') throw new Error('not a 2-bit status list');
+  const stream = new Blob([b64urlToBytes(sl.lst)]).stream().pipeThrough(new DecompressionStream('deflate'));
+  const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  const entry = { bytes, iat: claims.iat ?? null, ttl: claims.ttl ?? null, fetchedAt: Date.now() };
+  await store.put(`status:${list}`, entry);
+  const known = new Set((await store.get('status-lists')) ?? []);
+  known.add(list);
+  await store.put('status-lists', [...known]);
+  return entry;
+}
+
+/** Status of `[list, index]` from the cached list: `{status, fetchedAt}` or null. */
+export async function cachedStatus(list, index) {
+  const entry = await store.get(`status:${list}`);
+  if (!entry) return null;
+  const byte = entry.bytes[(index * 2) >> 3];
+  if (byte === undefined) return null;
+  return { status: STATUS_NAMES[(byte >> ((index * 2) % 8)) & 3], fetchedAt: entry.fetchedAt };
+}
+
+/** Refresh keys, the trust list and every status list we have seen. Throws when offline. */
+export async function sync(extraLists = []) {
+  await syncKeys();
+  const lists = new Set([...((await store.get('status-lists')) ?? []), ...extraLists]);
+  for (const l of lists) {
+    try {
+      await syncStatusList(l);
+    } catch {
+      // a list that fails to verify is not cached; the last good copy stays
+    }
+  }
+  await store.put('synced-at', Date.now());
+}
+
+export const syncedAt = () => store.get('synced-at');
+export const rootUrl = (path) => new URL(path, ROOT).href;
