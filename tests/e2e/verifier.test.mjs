@@ -60,7 +60,7 @@ describe('verifier app, QR read on the device (BarcodeDetector)', { skip }, () =
     const foreign = await B.issueId('ريم ناصر الدوسري', 'Reem Nasser Al-Dosari');
 
     await withBrowser('device', { detector: true }, async ({ page, camera, hasNative }) => {
-      console.log(`# Chromium has a native BarcodeDetector: ${hasNative}${hasNative ? '' : ' (a jsQR-backed test detector is injected)'}`);
+      console.log(`Chromium has a native BarcodeDetector: ${hasNative}${hasNative ? '' : ' (a jsQR-backed test detector is injected)'}`);
       await openApp(page, A.url, 'ar');
       assert.equal(await page.getAttribute('html', 'dir'), 'rtl', 'Arabic is the default, right to left');
 
@@ -102,7 +102,7 @@ describe('verifier app, QR read on the device (BarcodeDetector)', { skip }, () =
       await shotBoth(page, 'superseded');
 
       // Unknown issuer: a genuine QR from another deployment whose key A does not list.
-      assert.equal(await scanWithCamera(page, camera, A.url, foreign.id), 'unknown_issuer');
+      assert.equal(await scanWithCamera(page, camera, B.url, foreign.id), 'unknown_issuer');
       assert.equal(await page.getAttribute('li[data-check="issuer_trusted"]', 'data-ok'), 'false');
       await shotBoth(page, 'unknown_issuer');
 

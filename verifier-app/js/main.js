@@ -108,10 +108,17 @@ function render(r) {
   banner.dataset.outcome = r.outcome;
   banner.dataset.source = r.source;
   $('outcome-icon').innerHTML = svg(OUTCOME_ICON[r.outcome] ?? 'question');
-  $('outcome-title').textContent = title(r);
+  if (r.outcome === 'valid' && r.asOf) {
+    // "Valid as of <time>": the time on its own line, smaller, so the verdict stays large.
+    const [before, after] = t('outcome_valid_as_of').split('{time}');
+    $('outcome-title').replaceChildren(`${before.trim()} `, el('span', { className: 'asof', textContent: i18n.fmtTime(r.asOf) }), after.trim());
+  } else {
+    $('outcome-title').textContent = title(r);
+  }
   $('outcome-explain').textContent = t(`explain_${r.outcome}`);
   const notes = [];
   if (r.source === 'server') notes.push(t('explain_server_verdict'));
+  if (r.digest && r.documentOk === undefined && r.outcome === 'valid') notes.push(t('doc_pending'));
   if (r.asOf && r.outcome !== 'valid') notes.push(t('explain_offline_status', { time: i18n.fmtTime(r.asOf) }));
   $('outcome-note').textContent = notes.join(' ');
 
@@ -124,13 +131,15 @@ function render(r) {
     dl.append(el('dt', { textContent: t(key) }), dd);
   };
   const rec = r.record;
-  const name = r.claims?.n ?? rec?.name_as_printed;
+  // What a forged or untrusted token claims is not shown: only what was verified is.
+  const trusted = !['invalid', 'unknown_issuer'].includes(r.outcome);
+  const name = trusted ? r.claims?.n ?? rec?.name_as_printed : null;
   row('field_name', name ? el('bdi', { textContent: name }) : null, { className: 'name' });
   row('field_issuer', agencyName(r.agency));
   const issued = r.claims?.t ?? rec?.issued_at;
-  if (issued !== undefined) row('field_issued', i18n.fmtDate(issued));
+  if (trusted && issued !== undefined) row('field_issued', i18n.fmtDate(issued));
   const kind = rec?.kind ?? (r.claims ? (r.claims.d ? 'document' : 'digital_id') : null);
-  if (kind) row('field_kind', t(`kind_${kind}`));
+  if (trusted && kind) row('field_kind', t(`kind_${kind}`));
   const status = rec?.status;
   if (status) row('field_status', t(`status_${status}`), { className: `status status-${status}` });
   if (r.statusReason) row('field_reason', t(`reason_${r.statusReason}`));

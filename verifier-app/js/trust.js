@@ -62,7 +62,7 @@ async function verifiedPayload(jwt) {
   return { header, claims };
 }
 
-async function syncKeys() {
+export async function syncKeys() {
   const now = Date.now();
   const jr = await fetchOk('.well-known/jwks.json', 'application/jwk-set+json, application/json');
   if (jr.ok) await store.put('jwks', { keys: (await jr.json()).keys ?? [], fetchedAt: now });

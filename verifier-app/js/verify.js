@@ -52,7 +52,12 @@ export async function verifyScan(text) {
     const { header, claims, signingInput, signature } = scan.jws;
     out.claims = claims;
     out.digest = claims.d ?? null;
-    const key = await trust.findKey(header.kid);
+    let key = await trust.findKey(header.kid);
+    if (!key && navigator.onLine) {
+      // Maybe a key we have not fetched yet (first run, or a rotation since the last sync).
+      await trust.syncKeys().catch(() => {});
+      key = await trust.findKey(header.kid);
+    }
     if (!key || (key.agency && key.agency.code !== claims.i)) {
       checks.push({ name: 'issuer_trusted', ok: false, detail: key ? 'key of another agency' : `no trusted key ${header.kid}` });
       return { ...out, outcome: 'unknown_issuer', reason: 'issuer not trusted' };
@@ -88,6 +93,11 @@ export async function verifyScan(text) {
   }
   if (scan.jws) trust.syncStatusList(scan.jws.claims.s[0]).catch(() => {});
   applyRecord(out, rec);
+  return pendingDocument(out);
+}
+
+function pendingDocument(out) {
+  if (out.digest) out.checks.push({ name: 'document_digest', ok: null, detail: 'pending' });
   return out;
 }
 
@@ -110,18 +120,18 @@ async function offlineStatus(out, scan) {
       out.asOf = cached.fetchedAt;
       out.outcome = OUTCOME_OF_STATUS[cached.status];
       out.checks.push({ name: 'status', ok: cached.status === 'valid', detail: cached.status });
-      return out;
+      return pendingDocument(out);
     }
   }
   const last = await store.get(`rec:${scan.id}`);
   if (last) {
     applyRecord(out, last.rec);
     out.asOf = last.fetchedAt;
-    return out;
+    return pendingDocument(out);
   }
   out.outcome = 'undetermined';
   out.checks.push({ name: 'status', ok: null, detail: 'offline' });
-  return out;
+  return pendingDocument(out);
 }
 
 /** Hash a chosen file on the device and compare with the signed digest. */
