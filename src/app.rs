@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+/// A signed status list and the status-view version it was made from.
+type Published = (u64, Arc<String>);
+
 /// `(credential id, variant)` of a rendered QR.
 type QrCacheKey = (String, &'static str);
 
@@ -25,6 +28,9 @@ pub struct App {
     pub keys: KeyRegistry,
     /// Statuses in memory.
     pub status: StatusRegistry,
+    /// Other deployments' status lists.
+    pub remote: crate::status::remote::RemoteLists,
+    published: Mutex<HashMap<(u32, &'static str), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
 }
@@ -51,6 +57,7 @@ impl App {
                 name_en: config.default_agency_en.clone(),
                 base_url: config.public_base().to_owned(),
                 created_at: now(),
+                origin: String::new(),
             };
             store.insert_agency(&a).await?;
             tracing::info!(agency.code = %a.code, "created the default agency");
@@ -71,6 +78,8 @@ impl App {
             store,
             keys,
             status,
+            remote: Default::default(),
+            published: Mutex::new(HashMap::new()),
             agencies: RwLock::new(agencies.into_iter().map(|a| (a.code.clone(), a)).collect()),
             qr_cache: Mutex::new(HashMap::new()),
         });
@@ -88,8 +97,49 @@ impl App {
                 if let Err(e) = app.status.sync(&app.store).await {
                     tracing::warn!(error = %e, "status feed sync failed; will retry");
                 }
+                match app.keys.reload(&app.store, &app.config.keys_dir).await {
+                    Ok(true) => {
+                        tracing::info!("keys changed: reloaded");
+                        if let Err(e) = app.reload_agencies().await {
+                            tracing::warn!(error = %e, "agency reload failed");
+                        }
+                    }
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(error = %e, "key reload failed; will retry"),
+                }
             }
         })
+    }
+
+    /// Re-read agencies (after a trust import or `agencies add`).
+    pub async fn reload_agencies(&self) -> anyhow::Result<()> {
+        let rows = self.store.list_agencies().await?;
+        *self.agencies.write().unwrap_or_else(|p| p.into_inner()) =
+            rows.into_iter().map(|a| (a.code.clone(), a)).collect();
+        Ok(())
+    }
+
+    /// Re-read keys and agencies now (the background sync does this every tick).
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        self.keys.reload(&self.store, &self.config.keys_dir).await?;
+        self.reload_agencies().await
+    }
+
+    /// All agencies known here, local and imported.
+    pub fn agencies(&self) -> Vec<AgencyRow> {
+        let g = self.agencies.read().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = g.values().cloned().collect();
+        v.sort_by(|a, b| a.code.cmp(&b.code));
+        v
+    }
+
+    /// The key that signs deployment-wide documents (status lists, the trust list,
+    /// checkpoints): the default agency's active key.
+    pub fn deployment_key(&self) -> anyhow::Result<Arc<crate::keys::PrivateKey>> {
+        let code = crate::domain::AgencyCode::parse(&self.config.default_agency)?;
+        self.keys
+            .signing_key(&code)
+            .ok_or_else(|| anyhow::anyhow!("the default agency {code} has no active signing key"))
     }
 
     /// Public description of an agency (falls back to the code alone if unknown).
@@ -100,11 +150,13 @@ impl App {
                 code: a.code.clone(),
                 name_ar: a.name_ar.clone(),
                 name_en: a.name_en.clone(),
+                deployment: (!a.is_local()).then(|| a.origin.clone()),
             },
             None => PublicIssuer {
                 code: code.to_owned(),
                 name_ar: code.to_owned(),
                 name_en: code.to_owned(),
+                deployment: None,
             },
         }
     }
@@ -115,6 +167,35 @@ impl App {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .contains_key(code)
+    }
+
+    /// A published status list (`form` = `ietf`, `revocation` or `suspension`), made by
+    /// `make` when the in-memory view changed since the cached one.
+    pub fn published(
+        &self,
+        list: u32,
+        form: &'static str,
+        make: impl FnOnce(&crate::status::StatusList) -> anyhow::Result<String>,
+    ) -> anyhow::Result<Option<(u64, Arc<String>)>> {
+        let version = self.status.version();
+        if let Some((v, jwt)) = self
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(list, form))
+            && *v == version
+        {
+            return Ok(Some((*v, jwt.clone())));
+        }
+        let Some((snapshot, v)) = self.status.snapshot(list) else {
+            return Ok(None);
+        };
+        let jwt = Arc::new(make(&snapshot)?);
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((list, form), (v, jwt.clone()));
+        Ok(Some((v, jwt)))
     }
 
     /// A cached rendering of a credential's QR (`variant` names the format and options).
@@ -187,4 +268,31 @@ pub fn hash_token(token: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Import another deployment's trust list from its base URL, a trust-list URL or a file.
+pub async fn import_trust(
+    store: &Store,
+    source: &str,
+    pin: Option<&str>,
+) -> anyhow::Result<crate::keys::trust::TrustList> {
+    let jwt = if source.starts_with("http://") || source.starts_with("https://") {
+        let url = if source.contains("/.well-known/") {
+            source.to_owned()
+        } else {
+            format!(
+                "{}/.well-known/sanad-trust-list",
+                source.trim_end_matches('/')
+            )
+        };
+        String::from_utf8(crate::net::get_ok(&url).await?)?
+    } else {
+        std::fs::read_to_string(source).with_context(|| format!("reading {source}"))?
+    };
+    let list = crate::keys::trust::parse_verified(&jwt, pin)?;
+    let (agencies, keys) = crate::keys::trust::rows_for_import(&list);
+    store
+        .import_trust(&list.iss, &agencies, &keys, "cli")
+        .await?;
+    Ok(list)
 }

@@ -35,6 +35,12 @@ enum Command {
     /// API tokens.
     #[command(subcommand)]
     Tokens(TokensCmd),
+    /// Credentials in bulk.
+    #[command(subcommand)]
+    Credentials(CredentialsCmd),
+    /// Trust other deployments (federation).
+    #[command(subcommand)]
+    Trust(TrustCmd),
     /// Verify a QR text, a token or a PNG/JPEG of a QR. Offline against this deployment's
     /// keys and records, or against another server with --server.
     Verify {
@@ -56,6 +62,46 @@ enum KeysCmd {
         /// Agency code.
         #[arg(long)]
         agency: String,
+    },
+    /// Rotate: a new key signs from now on; the old ones are retired and keep verifying.
+    Rotate {
+        /// Agency code.
+        #[arg(long)]
+        agency: String,
+    },
+    /// Revoke a key after a compromise: it leaves the JWKS and what it signed verifies as
+    /// key_revoked. Then run `sanad credentials reissue --key KID`.
+    Revoke {
+        /// The key's kid (full or short).
+        kid: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialsCmd {
+    /// Re-issue, in bulk, every active or suspended credential signed by a key (after a key
+    /// revocation): each gets a replacement signed by its agency's current key and becomes
+    /// superseded.
+    Reissue {
+        /// The key's kid (full or short).
+        #[arg(long)]
+        key: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TrustCmd {
+    /// Trust another Sanad deployment's agencies: import its trust list from its base URL
+    /// (http://…), a trust-list URL, or a file holding the JWT.
+    Import {
+        /// Base URL, trust-list URL or file.
+        source: String,
+        /// Require the list to be signed by this kid.
+        #[arg(long)]
+        pin: Option<String>,
     },
 }
 
@@ -134,12 +180,56 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Keys(KeysCmd::Generate { agency }) => {
             let store = open_store(&config).await?;
             let code = AgencyCode::parse(&agency)?;
-            let pk = crate::keys::generate_key(&store, &config.keys_dir, code).await?;
+            let pk = crate::keys::generate_key(&store, &config.keys_dir, code, "cli").await?;
             println!(
                 "generated key {} for {} in {}",
                 pk.kid,
                 pk.agency,
                 config.keys_dir.display()
+            );
+        }
+        Command::Keys(KeysCmd::Rotate { agency }) => {
+            let store = open_store(&config).await?;
+            let code = AgencyCode::parse(&agency)?;
+            let (pk, retired) = crate::keys::rotate(&store, &config.keys_dir, code, "cli").await?;
+            println!(
+                "{} now signs with {}; retired (still verifying): {}",
+                pk.agency,
+                pk.kid,
+                retired.join(", ")
+            );
+        }
+        Command::Keys(KeysCmd::Revoke { kid, reason }) => {
+            let store = open_store(&config).await?;
+            let replacement =
+                crate::keys::revoke(&store, &config.keys_dir, &kid, &reason, "cli").await?;
+            println!("revoked {kid}: what it signed now verifies as key_revoked");
+            if let Some(pk) = replacement {
+                println!(
+                    "{} had no other active key: generated {}",
+                    pk.agency, pk.kid
+                );
+            }
+            println!("re-issue what it signed with: sanad credentials reissue --key {kid}");
+        }
+        Command::Credentials(CredentialsCmd::Reissue { key }) => {
+            let app = App::build(config).await?;
+            let (ok, failed) = crate::issuance::reissue_signed_by(&app, &key, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("re-issued {ok} credentials signed by {key}; {failed} failed");
+            if failed > 0 {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Trust(TrustCmd::Import { source, pin }) => {
+            let store = open_store(&config).await?;
+            let list = crate::app::import_trust(&store, &source, pin.as_deref()).await?;
+            println!(
+                "trusted {}: {} agencies, {} keys",
+                list.iss,
+                list.agencies.len(),
+                list.agencies.iter().map(|a| a.keys.len()).sum::<usize>()
             );
         }
         Command::Agencies(AgenciesCmd::Add {
@@ -156,10 +246,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     name_en,
                     base_url: config.public_base().to_owned(),
                     created_at: now(),
+                    origin: String::new(),
                 })
                 .await
                 .with_context(|| format!("adding agency {code}"))?;
-            let pk = crate::keys::generate_key(&store, &config.keys_dir, code.clone()).await?;
+            let pk =
+                crate::keys::generate_key(&store, &config.keys_dir, code.clone(), "cli").await?;
             println!("added agency {code} with signing key {}", pk.kid);
         }
         Command::Agencies(AgenciesCmd::List) => {
@@ -222,7 +314,7 @@ async fn verify_cmd(config: Config, input: &str, server: Option<&str>) -> anyhow
             let v = if text.contains("/v/") {
                 crate::verification::verify_qr(&app, &text, None).await
             } else {
-                crate::verification::verify_token(&app, &text, None, None)
+                crate::verification::verify_token(&app, &text, None, None).await
             };
             serde_json::to_value(&v)?
         }
@@ -286,33 +378,18 @@ async fn verify_remote(base: &str, text: &str) -> anyhow::Result<serde_json::Val
     Ok(server)
 }
 
-/// A minimal HTTP/1.1 JSON client (plain http: put TLS in front with a proxy if needed).
 async fn http_json(
     url: &str,
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<serde_json::Value> {
-    use http_body_util::{BodyExt as _, Full};
-    use hyper_util::client::legacy::Client;
-    use hyper_util::rt::TokioExecutor;
+    let (status, bytes) = crate::net::request(
+        url,
+        body.map(|b| ("application/json", b.to_string().into_bytes())),
+        Duration::from_secs(15),
+    )
+    .await?;
     anyhow::ensure!(
-        url.starts_with("http://"),
-        "only http:// server URLs are supported by the CLI"
-    );
-    let client: Client<_, Full<axum::body::Bytes>> =
-        Client::builder(TokioExecutor::new()).build_http();
-    let req = match body {
-        Some(b) => axum::http::Request::post(url)
-            .header("content-type", "application/json")
-            .body(Full::new(b.to_string().into()))?,
-        None => axum::http::Request::get(url).body(Full::new(axum::body::Bytes::new()))?,
-    };
-    let res = tokio::time::timeout(Duration::from_secs(15), client.request(req))
-        .await
-        .context("timed out")??;
-    let status = res.status();
-    let bytes = res.into_body().collect().await?.to_bytes();
-    anyhow::ensure!(
-        status.is_success(),
+        (200..300).contains(&status),
         "{url}: HTTP {status}: {}",
         String::from_utf8_lossy(&bytes)
     );

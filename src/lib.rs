@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod issuance;
 pub mod keys;
+pub mod net;
 pub mod render;
 pub mod status;
 pub mod storage;

@@ -14,6 +14,9 @@ pub struct PublicIssuer {
     pub name_ar: String,
     /// English name.
     pub name_en: String,
+    /// For an agency of another, trusted deployment: that deployment's base URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
 }
 
 /// Public fields of a credential (SPEC §4).

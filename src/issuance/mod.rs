@@ -12,6 +12,8 @@ use crate::error::AppError;
 use crate::keys::sign_compact;
 use crate::status::LIST_SIZE;
 use crate::storage::{CredentialRow, NewCredential, PersonRow, StatusChange, StoreError, now};
+pub mod vc;
+
 use anyhow::Context as _;
 
 /// Who is acting, for the audit log and the agency check.
@@ -212,7 +214,7 @@ async fn issue(
             digest: draft.digest.map(|d| d.b64()),
         };
         let payload = serde_json::to_vec(&claims).context("claims to JSON")?;
-        let token = sign_compact(&payload, None, &key.signer(key.short_kid()))
+        let token = sign_compact(&payload, None, None, &key.signer(key.short_kid()))
             .map_err(|e| anyhow::anyhow!("signing failed: {e}"))?;
         let new = NewCredential {
             id: id.to_string(),
@@ -231,12 +233,12 @@ async fn issue(
             doc_file: draft
                 .file
                 .as_ref()
-                .filter(|_| app.config.keep_documents)
+                .filter(|f| keep(app, f))
                 .map(|f| f.0.clone()),
             doc_media_type: draft
                 .file
                 .as_ref()
-                .filter(|_| app.config.keep_documents)
+                .filter(|f| keep(app, f))
                 .map(|f| f.1.clone()),
             created_by: actor.id.clone(),
         };
@@ -270,6 +272,12 @@ async fn issue(
     Err(AppError::Internal(anyhow::anyhow!(
         "could not find a free status slot after 5 attempts"
     )))
+}
+
+/// Keep an uploaded file? Documents as configured; a VC-API credential's JSON always (the
+/// full credential is rebuilt from it).
+fn keep(app: &App, file: &(Vec<u8>, String)) -> bool {
+    app.config.keep_documents || file.1 == vc::VC_SUBMITTED_MEDIA_TYPE
 }
 
 async fn allocate_slot(app: &App) -> Result<(u32, u32), AppError> {
@@ -323,4 +331,41 @@ pub async fn change_status(
     app.status.sync(&app.store).await?;
     tracing::info!(status.to = to.as_str(), "status changed");
     Ok(app.store.get_credential(id.as_str()).await?)
+}
+
+/// Re-issue every active or suspended credential signed by `kid` (after the key was revoked),
+/// each by its own agency's current key. Returns how many succeeded and failed; failures are
+/// logged by id and the rest go on.
+pub async fn reissue_signed_by(
+    app: &App,
+    kid: &str,
+    actor_id: &str,
+) -> Result<(usize, usize), AppError> {
+    let key = app.keys.get(kid).ok_or(AppError::NotFound("key"))?;
+    let list = app.store.credentials_signed_by(&key.kid).await?;
+    let (mut ok, mut failed) = (0, 0);
+    for (id, agency) in list {
+        let actor = Actor {
+            id: actor_id.to_owned(),
+            agency: AgencyCode::parse(&agency)?,
+        };
+        let cid = CredentialId::parse(&id)?;
+        match reissue(
+            app,
+            &actor,
+            &cid,
+            ReasonCode::KeyCompromise,
+            Some(format!("signing key {} revoked", key.short_kid)),
+            None,
+        )
+        .await
+        {
+            Ok(_) => ok += 1,
+            Err(e) => {
+                tracing::warn!(credential.id = %id, error = %e, "bulk re-issue failed for one credential");
+                failed += 1;
+            }
+        }
+    }
+    Ok((ok, failed))
 }

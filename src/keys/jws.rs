@@ -176,15 +176,20 @@ pub fn verify_compact(token: &str, verifier: &DalekVerifier) -> Result<Vec<u8>, 
     }
 }
 
-/// Sign `payload` as a compact JWS. `typ` is omitted for QR tokens (every byte counts).
+/// Sign `payload` as a compact JWS. `typ` and `cty` are omitted for QR tokens (every byte
+/// counts).
 pub fn sign_compact(
     payload: &[u8],
     typ: Option<&str>,
+    cty: Option<&str>,
     signer: &DalekSigner,
 ) -> Result<String, JoseError> {
     let mut header = JwsHeader::new();
     if let Some(t) = typ {
         header.set_token_type(t);
+    }
+    if let Some(c) = cty {
+        header.set_content_type(c);
     }
     josekit::jws::serialize_compact(payload, &header, signer)
 }
@@ -221,7 +226,7 @@ mod tests {
     fn josekit_signing_round_trip() {
         let key = SigningKey::generate(&mut rand::rng());
         let s = DalekSigner::new(key.clone(), "abc".into());
-        let t = sign_compact(b"{\"x\":1}", None, &s).expect("sign");
+        let t = sign_compact(b"{\"x\":1}", None, None, &s).expect("sign");
         let h = inspect(&t).expect("header ok");
         assert_eq!(h.kid, "abc");
         let v = DalekVerifier::new(key.verifying_key());

@@ -11,12 +11,13 @@
 
 mod jws;
 mod registry;
+pub mod trust;
 
 pub use jws::{
     DalekSigner, DalekVerifier, MAX_TOKEN_LEN, TokenError, TokenHeader, inspect, sign_compact,
     verify_compact,
 };
-pub use registry::{KeyEntry, KeyRegistry, KeySetupError, KeyStatus, generate_key};
+pub use registry::{KeyEntry, KeyRegistry, KeySetupError, KeyStatus, generate_key, revoke, rotate};
 
 use crate::domain::AgencyCode;
 use base64::Engine as _;

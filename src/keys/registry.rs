@@ -48,12 +48,17 @@ pub struct KeyEntry {
     pub jwk: serde_json::Value,
     /// Created, epoch seconds.
     pub created_at: i64,
+    /// `None` for this deployment's keys; the other deployment's base URL for keys imported
+    /// from its trust list.
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     by_kid: HashMap<String, Arc<KeyEntry>>,
     signing: HashMap<AgencyCode, Arc<PrivateKey>>,
+    private: HashMap<String, Arc<PrivateKey>>,
+    fingerprint: String,
 }
 
 /// Keys in memory.
@@ -76,58 +81,73 @@ pub enum KeySetupError {
 impl KeyRegistry {
     /// Load keys: public keys from the database, private keys from `dir`. A key file not yet
     /// in the database is registered (a keys folder carried to a fresh database keeps
-    /// working). Each agency in `ensure_for` without an active key gets one generated, and
-    /// the function says so in the returned list of generated kids.
+    /// working). Each local agency in `agencies` without an active key gets one generated;
+    /// the generated `(agency, kid)` pairs are returned so the caller can say so.
     pub async fn load(
         store: &Store,
         dir: &Path,
-        ensure_for: &[AgencyRow],
+        agencies: &[AgencyRow],
     ) -> Result<(Self, Vec<(String, String)>), KeySetupError> {
-        let reg = Self::default();
         let mut rows = store.list_keys().await?;
-        let mut privates = HashMap::new();
-        for path in super::list_key_files(dir)? {
-            let pk = PrivateKey::read_pem(&path)?;
+        let mut generated = Vec::new();
+        let files = read_private_keys(dir)?;
+        for pk in files.values() {
             if !rows.iter().any(|r| r.kid == pk.kid) {
-                let row = key_row(&pk);
+                let row = key_row(pk);
                 store.insert_key(&row, "system").await?;
                 rows.push(row);
             }
-            privates.insert(pk.kid.clone(), pk);
         }
-        let mut generated = Vec::new();
-        for a in ensure_for {
+        for a in agencies.iter().filter(|a| a.is_local()) {
             let has_active = rows.iter().any(|r| {
-                r.agency_code == a.code && r.status == "active" && privates.contains_key(&r.kid)
+                r.agency_code == a.code && r.status == "active" && files.contains_key(&r.kid)
             });
             if !has_active {
                 let code =
                     AgencyCode::parse(&a.code).map_err(|e| KeyError::Format(e.to_string()))?;
-                let pk = generate_unique(&rows, code);
-                pk.write_pem(dir)?;
-                let row = key_row(&pk);
-                store.insert_key(&row, "system").await?;
+                let pk = generate_key(store, dir, code, "system").await?;
                 generated.push((a.code.clone(), pk.kid.clone()));
-                rows.push(row);
-                privates.insert(pk.kid.clone(), pk);
             }
         }
-        reg.replace(&rows, privates)?;
+        let reg = Self::default();
+        reg.reload(store, dir).await?;
         Ok((reg, generated))
     }
 
-    /// Replace the whole set (at load and after key events).
-    pub fn replace(
-        &self,
-        rows: &[KeyRow],
-        mut privates: HashMap<String, PrivateKey>,
-    ) -> Result<(), KeyError> {
-        let mut inner = Inner::default();
-        for r in rows {
+    /// Re-read keys from the database (and private key files when the set changed). Cheap
+    /// when nothing changed: one small query. Called by the background sync so a rotation or
+    /// revocation made by the CLI reaches a running server.
+    pub async fn reload(&self, store: &Store, dir: &Path) -> Result<bool, KeySetupError> {
+        let rows = store.list_keys().await?;
+        let fingerprint: String = rows
+            .iter()
+            .map(|r| format!("{}:{};", r.kid, r.status))
+            .collect();
+        if self
+            .inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .fingerprint
+            == fingerprint
+        {
+            return Ok(false);
+        }
+        let agencies = store.list_agencies().await?;
+        let files = read_private_keys(dir)?;
+        let mut inner = Inner {
+            fingerprint,
+            ..Inner::default()
+        };
+        for r in &rows {
             let agency =
                 AgencyCode::parse(&r.agency_code).map_err(|e| KeyError::Format(e.to_string()))?;
             let vk = verifying_key_from_x(&r.public_x)?;
             let status = KeyStatus::parse(&r.status);
+            let origin = agencies
+                .iter()
+                .find(|a| a.code == r.agency_code)
+                .filter(|a| !a.is_local())
+                .map(|a| a.origin.clone());
             let entry = Arc::new(KeyEntry {
                 kid: r.kid.clone(),
                 short_kid: r.short_kid.clone(),
@@ -136,17 +156,46 @@ impl KeyRegistry {
                 verifier: DalekVerifier::new(vk),
                 jwk: public_jwk(&vk, &r.kid),
                 created_at: r.created_at,
+                origin,
             });
             inner.by_kid.insert(r.kid.clone(), entry.clone());
             inner.by_kid.insert(r.short_kid.clone(), entry);
-            if status == KeyStatus::Active
-                && let Some(pk) = privates.remove(&r.kid)
-            {
-                inner.signing.insert(agency, Arc::new(pk));
+            if let Some(pk) = files.get(&r.kid) {
+                if status == KeyStatus::Active {
+                    // Rows are oldest first: the newest active key wins.
+                    inner.signing.insert(agency, pk.clone());
+                }
+                if status != KeyStatus::Revoked {
+                    inner.private.insert(r.kid.clone(), pk.clone());
+                }
             }
         }
         *self.inner.write().unwrap_or_else(|p| p.into_inner()) = inner;
-        Ok(())
+        Ok(true)
+    }
+
+    /// The private key with this kid, unless revoked (to sign full credentials with the key
+    /// that issued them).
+    pub fn private_key(&self, kid: &str) -> Option<Arc<PrivateKey>> {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .private
+            .get(kid)
+            .cloned()
+    }
+
+    /// Every key known, local and imported, including revoked ones, oldest first.
+    pub fn all_keys(&self) -> Vec<Arc<KeyEntry>> {
+        let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<_> = g
+            .by_kid
+            .iter()
+            .filter(|(k, e)| **k == e.kid)
+            .map(|(_, e)| e.clone())
+            .collect();
+        v.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        v
     }
 
     /// The key named by a token's `kid` (short or full).
@@ -169,17 +218,12 @@ impl KeyRegistry {
             .cloned()
     }
 
-    /// Every key that can still verify (active and retired), oldest first.
+    /// This deployment's keys that can still verify (active and retired), oldest first.
     pub fn verifying_keys(&self) -> Vec<Arc<KeyEntry>> {
-        let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<_> = g
-            .by_kid
-            .iter()
-            .filter(|(k, e)| **k == e.kid && e.status != KeyStatus::Revoked)
-            .map(|(_, e)| e.clone())
-            .collect();
-        v.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
-        v
+        self.all_keys()
+            .into_iter()
+            .filter(|e| e.status != KeyStatus::Revoked && e.origin.is_none())
+            .collect()
     }
 
     /// The JWKS document.
@@ -220,15 +264,70 @@ fn generate_unique(rows: &[KeyRow], agency: AgencyCode) -> PrivateKey {
     }
 }
 
+fn read_private_keys(dir: &Path) -> Result<HashMap<String, Arc<PrivateKey>>, KeyError> {
+    let mut out = HashMap::new();
+    for path in super::list_key_files(dir)? {
+        let pk = PrivateKey::read_pem(&path)?;
+        out.insert(pk.kid.clone(), Arc::new(pk));
+    }
+    Ok(out)
+}
+
 /// Generate, store and write a new key for `agency` (`sanad keys generate`).
 pub async fn generate_key(
     store: &Store,
     dir: &Path,
     agency: AgencyCode,
+    actor: &str,
 ) -> Result<PrivateKey, KeySetupError> {
     let rows = store.list_keys().await?;
     let pk = generate_unique(&rows, agency);
     pk.write_pem(dir)?;
-    store.insert_key(&key_row(&pk), "cli").await?;
+    store.insert_key(&key_row(&pk), actor).await?;
     Ok(pk)
+}
+
+/// Rotate an agency's key: a new key signs from now on; the old ones are retired and keep
+/// verifying (they stay in the JWKS and the trust list).
+pub async fn rotate(
+    store: &Store,
+    dir: &Path,
+    agency: AgencyCode,
+    actor: &str,
+) -> Result<(PrivateKey, Vec<String>), KeySetupError> {
+    let pk = generate_key(store, dir, agency.clone(), actor).await?;
+    let retired = store.retire_keys(agency.as_str(), &pk.kid, actor).await?;
+    Ok((pk, retired))
+}
+
+/// Revoke a key after a compromise. If it was its agency's only active key, a new key is
+/// generated so the agency can go on issuing (and re-issue what the revoked key signed).
+pub async fn revoke(
+    store: &Store,
+    dir: &Path,
+    kid: &str,
+    reason: &str,
+    actor: &str,
+) -> Result<Option<PrivateKey>, KeySetupError> {
+    let rows = store.list_keys().await?;
+    let row = rows
+        .iter()
+        .find(|r| r.kid == kid || r.short_kid == kid)
+        .ok_or(StoreError::NotFound)?
+        .clone();
+    store.revoke_key(&row.kid, reason, actor).await?;
+    let others_active = rows
+        .iter()
+        .any(|r| r.agency_code == row.agency_code && r.kid != row.kid && r.status == "active");
+    let local = store
+        .list_agencies()
+        .await?
+        .iter()
+        .any(|a| a.code == row.agency_code && a.is_local());
+    if row.status == "active" && !others_active && local {
+        let agency =
+            AgencyCode::parse(&row.agency_code).map_err(|e| KeyError::Format(e.to_string()))?;
+        return Ok(Some(generate_key(store, dir, agency, actor).await?));
+    }
+    Ok(None)
 }

@@ -13,6 +13,9 @@
 //! applies the feed after its own writes and polls it for other instances' writes, so a
 //! change shows everywhere within the poll interval.
 
+pub mod publish;
+pub mod remote;
+
 use crate::domain::CredentialStatus;
 use crate::storage::{StatusChangeRow, Store, StoreError};
 use rand::RngExt as _;

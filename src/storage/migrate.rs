@@ -8,12 +8,20 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use std::borrow::Cow;
 
 /// `(version, description, sqlite sql, postgres sql)`, in order.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "core",
-    include_str!("../../migrations/sqlite/0001_core.sql"),
-    include_str!("../../migrations/postgres/0001_core.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "core",
+        include_str!("../../migrations/sqlite/0001_core.sql"),
+        include_str!("../../migrations/postgres/0001_core.sql"),
+    ),
+    (
+        2,
+        "trust",
+        include_str!("../../migrations/sqlite/0002_trust.sql"),
+        include_str!("../../migrations/postgres/0002_trust.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Embedded(Engine);

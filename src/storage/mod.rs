@@ -134,13 +134,14 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let head = audit_begin(&mut tx).await?;
         sqlx::query(
-            "INSERT INTO agencies (code, name_ar, name_en, base_url, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO agencies (code, name_ar, name_en, base_url, created_at, origin) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&a.code)
         .bind(&a.name_ar)
         .bind(&a.name_en)
         .bind(&a.base_url)
         .bind(a.created_at)
+        .bind(&a.origin)
         .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
@@ -152,7 +153,7 @@ impl Store {
     /// All agencies, by code.
     pub async fn list_agencies(&self) -> Result<Vec<AgencyRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT code, name_ar, name_en, base_url, created_at FROM agencies ORDER BY code",
+            "SELECT code, name_ar, name_en, base_url, created_at, origin FROM agencies ORDER BY code",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -181,6 +182,188 @@ impl Store {
         audit_append(&mut tx, head, actor, "key.generate", &k.kid, &detail).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Retire every active key of `agency` except `keep` (rotation: they stop signing and
+    /// keep verifying).
+    pub async fn retire_keys(
+        &self,
+        agency: &str,
+        keep: &str,
+        actor: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut head = audit_begin(&mut tx).await?;
+        let rows = sqlx::query("SELECT kid FROM signing_keys WHERE agency_code = $1 AND status = 'active' AND kid <> $2")
+            .bind(agency)
+            .bind(keep)
+            .fetch_all(&mut *tx)
+            .await?;
+        let kids: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
+        let at = now();
+        for (i, kid) in kids.iter().enumerate() {
+            if i > 0 {
+                head = audit_reserve(&mut tx, head).await?;
+            }
+            sqlx::query(
+                "UPDATE signing_keys SET status = 'retired', retired_at = $1 WHERE kid = $2",
+            )
+            .bind(at)
+            .bind(kid)
+            .execute(&mut *tx)
+            .await?;
+            let detail = serde_json::json!({"agency": agency, "replaced_by": keep}).to_string();
+            head = audit_append(&mut tx, head, actor, "key.retire", kid, &detail).await?;
+        }
+        if kids.is_empty() {
+            // Nothing to retire: record the rotation itself so the reserved number is used.
+            let detail = serde_json::json!({"agency": agency, "active": keep}).to_string();
+            audit_append(&mut tx, head, actor, "key.rotate", keep, &detail).await?;
+        }
+        tx.commit().await?;
+        Ok(kids)
+    }
+
+    /// Revoke a key (compromise): it leaves the JWKS and what it signed verifies as
+    /// `key_revoked`.
+    pub async fn revoke_key(&self, kid: &str, reason: &str, actor: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        let r = sqlx::query(
+            "UPDATE signing_keys SET status = 'revoked', revoked_at = $1, revocation_reason = $2 WHERE kid = $3 AND status <> 'revoked'",
+        )
+        .bind(now())
+        .bind(reason)
+        .bind(kid)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let detail = serde_json::json!({"reason": reason}).to_string();
+        audit_append(&mut tx, head, actor, "key.revoke", kid, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Insert or update agencies and keys imported from another deployment's trust list,
+    /// in one transaction. A code already used by a local agency is a conflict.
+    pub async fn import_trust(
+        &self,
+        origin: &str,
+        agencies: &[AgencyRow],
+        keys: &[KeyRow],
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        for a in agencies {
+            let existing = sqlx::query("SELECT origin FROM agencies WHERE code = $1")
+                .bind(&a.code)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match existing {
+                Some(row) => {
+                    let o: String = row.try_get(0)?;
+                    if o != origin {
+                        return Err(StoreError::Conflict(format!(
+                            "agency code {} is already used here (by {}); agency codes must be unique across trusted deployments",
+                            a.code,
+                            if o.is_empty() {
+                                "this deployment".to_owned()
+                            } else {
+                                o
+                            }
+                        )));
+                    }
+                    sqlx::query("UPDATE agencies SET name_ar = $1, name_en = $2, base_url = $3 WHERE code = $4")
+                        .bind(&a.name_ar)
+                        .bind(&a.name_en)
+                        .bind(&a.base_url)
+                        .bind(&a.code)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO agencies (code, name_ar, name_en, base_url, created_at, origin) VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&a.code)
+                    .bind(&a.name_ar)
+                    .bind(&a.name_en)
+                    .bind(&a.base_url)
+                    .bind(now())
+                    .bind(origin)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        for k in keys {
+            let exists = sqlx::query("SELECT agency_code FROM signing_keys WHERE kid = $1")
+                .bind(&k.kid)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = exists {
+                let agency: String = row.try_get(0)?;
+                if agency != k.agency_code {
+                    return Err(StoreError::Conflict(format!(
+                        "key {} belongs to another agency here",
+                        k.kid
+                    )));
+                }
+                sqlx::query(
+                    "UPDATE signing_keys SET status = $1, retired_at = $2, revoked_at = $3, revocation_reason = $4 WHERE kid = $5",
+                )
+                .bind(&k.status)
+                .bind(k.retired_at)
+                .bind(k.revoked_at)
+                .bind(&k.revocation_reason)
+                .bind(&k.kid)
+                .execute(&mut *tx)
+                .await?;
+            } else {
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, short_kid, agency_code, public_x, status, created_at, retired_at, revoked_at, revocation_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&k.kid)
+                .bind(&k.short_kid)
+                .bind(&k.agency_code)
+                .bind(&k.public_x)
+                .bind(&k.status)
+                .bind(k.created_at)
+                .bind(k.retired_at)
+                .bind(k.revoked_at)
+                .bind(&k.revocation_reason)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_unique)?;
+            }
+        }
+        let detail =
+            serde_json::json!({"agencies": agencies.len(), "keys": keys.len()}).to_string();
+        audit_append(&mut tx, head, actor, "trust.import", origin, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ids of the active or suspended credentials signed by `kid` (for bulk re-issue).
+    pub async fn credentials_signed_by(
+        &self,
+        kid: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, agency_code FROM credentials WHERE kid = $1 AND status IN ('active', 'suspended') ORDER BY issued_at, id",
+        )
+        .bind(kid)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// All keys, oldest first.

@@ -17,6 +17,9 @@ pub struct AgencyRow {
     pub base_url: String,
     /// Created, epoch seconds.
     pub created_at: i64,
+    /// `""` for this deployment's own agencies; the other deployment's base URL for agencies
+    /// imported from its trust list.
+    pub origin: String,
 }
 
 impl AgencyRow {
@@ -27,7 +30,13 @@ impl AgencyRow {
             name_en: r.try_get(2)?,
             base_url: r.try_get(3)?,
             created_at: r.try_get(4)?,
+            origin: r.try_get(5)?,
         })
+    }
+
+    /// Whether this deployment issues for the agency.
+    pub fn is_local(&self) -> bool {
+        self.origin.is_empty()
     }
 }
 

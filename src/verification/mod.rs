@@ -19,6 +19,8 @@ use crate::keys::{KeyStatus, TokenError, inspect, verify_compact};
 use crate::storage::StoreError;
 use serde::{Deserialize, Serialize};
 
+pub mod vc;
+
 /// The verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -41,6 +43,9 @@ pub enum Outcome {
     DocumentMismatch,
     /// No such credential.
     NotFound,
+    /// Genuine, but the live status could not be learned now (another deployment's status
+    /// list could not be fetched). Never shown as revoked.
+    Undetermined,
 }
 
 /// One named check.
@@ -108,12 +113,13 @@ pub async fn verify_qr(app: &App, text: &str, document: Option<&[u8]>) -> Verifi
     match QrText::parse(text) {
         Err(e) => Verification::fail(Outcome::Invalid, e.message, vec![], "format"),
         Ok(QrText { id, token: None }) => verify_id(app, &id, document).await,
-        Ok(QrText { id, token: Some(t) }) => verify_token(app, &t, Some(&id), document),
+        Ok(QrText { id, token: Some(t) }) => verify_token(app, &t, Some(&id), document).await,
     }
 }
 
-/// Verify a compact JWS (a QR token). Pure memory: no I/O.
-pub fn verify_token(
+/// Verify a compact JWS (a QR token). For this deployment's credentials this is pure
+/// memory, no I/O; another trusted deployment's status list may be fetched (cached).
+pub async fn verify_token(
     app: &App,
     token: &str,
     expected_id: Option<&CredentialId>,
@@ -190,7 +196,26 @@ pub fn verify_token(
         Some(format!("{:?}", key.status).to_lowercase()),
     ));
     let (list, idx) = claims.raw.status;
-    let Some(live) = app.status.lookup(list, idx, claims.id.as_str()) else {
+    let live = match &key.origin {
+        None => app.status.lookup(list, idx, claims.id.as_str()),
+        Some(origin) => match app.remote.status(&app.keys, origin, list, idx).await {
+            Ok(code) => Some(crate::status::LiveStatus {
+                status: CredentialStatus::from_code(code),
+                detail: None,
+            }),
+            Err(e) => {
+                let mut v = Verification::fail(
+                    Outcome::Undetermined,
+                    format!("the issuer's status list could not be read: {e}"),
+                    checks,
+                    "status",
+                );
+                v.credential = None;
+                return v;
+            }
+        },
+    };
+    let Some(live) = live else {
         return Verification::fail(
             Outcome::NotFound,
             "this deployment has no record of the credential".into(),

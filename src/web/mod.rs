@@ -4,6 +4,7 @@
 pub mod api;
 pub mod extract;
 pub mod public;
+pub mod standards;
 
 use crate::app::App;
 use crate::error::problem;
@@ -59,6 +60,12 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(public::jwks))
         .routes(routes!(public::healthz))
         .routes(routes!(public::readyz))
+        .routes(routes!(standards::status_ietf))
+        .routes(routes!(standards::status_w3c))
+        .routes(routes!(standards::trust_list))
+        .routes(routes!(standards::credential_vc))
+        .routes(routes!(standards::vcapi_issue))
+        .routes(routes!(standards::vcapi_verify))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let uploads = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(api::issue_document_upload))
@@ -70,7 +77,12 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
 }
 
 async fn not_found() -> axum::response::Response {
-    problem(StatusCode::NOT_FOUND, "not-found", Some("no such endpoint".into()), None)
+    problem(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        Some("no such endpoint".into()),
+        None,
+    )
 }
 
 /// The complete application router.

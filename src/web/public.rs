@@ -70,8 +70,10 @@ async fn verify_one(
     }
     Ok(if let Some(q) = req.qr {
         verification::verify_qr(app, &q, document).await
-    } else if let Some(t) = req.token.or(req.credential) {
-        verification::verify_token(app, &t, None, document)
+    } else if let Some(t) = req.token {
+        verification::verify_token(app, &t, None, document).await
+    } else if let Some(c) = req.credential {
+        verification::vc::verify_vc(app, &c).await
     } else {
         let id = req.id.unwrap_or_default();
         match CredentialId::parse(id.trim()) {

@@ -701,6 +701,7 @@ async fn auth_and_agencies(t: TestApp) {
             name_en: "Ministry of Justice".into(),
             base_url: String::new(),
             created_at: 0,
+            origin: String::new(),
         })
         .await
         .expect("agency");

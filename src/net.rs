@@ -1,0 +1,74 @@
+//! Outbound HTTP, used only for trust-list import, other deployments' status lists and the
+//! CLI's `--server` mode. URLs never come from a token: only from the operator or a trust
+//! list the operator imported. Plain `http://` only (put a TLS-terminating proxy in front
+//! for `https://` peers); every call has a timeout and a response size limit.
+
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::time::Duration;
+
+/// Largest response accepted (a status list is ~100 bytes to 32 KiB; a trust list a few KiB).
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Outbound HTTP failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{url}: {message}")]
+pub struct NetError {
+    /// The URL.
+    pub url: String,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// GET or POST `url`, returning status and body.
+pub async fn request(
+    url: &str,
+    body: Option<(&str, Vec<u8>)>,
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), NetError> {
+    let err = |m: String| NetError {
+        url: url.to_owned(),
+        message: m,
+    };
+    if !url.starts_with("http://") {
+        return Err(err(
+            "only http:// URLs are supported (use a TLS proxy for https peers)".into(),
+        ));
+    }
+    let client: Client<_, Full<axum::body::Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let req = match body {
+        Some((ct, b)) => axum::http::Request::post(url)
+            .header("content-type", ct)
+            .body(Full::new(b.into())),
+        None => axum::http::Request::get(url).body(Full::new(axum::body::Bytes::new())),
+    }
+    .map_err(|e| err(e.to_string()))?;
+    let res = tokio::time::timeout(timeout, client.request(req))
+        .await
+        .map_err(|_| err("timed out".into()))?
+        .map_err(|e| err(e.to_string()))?;
+    let status = res.status().as_u16();
+    let bytes = tokio::time::timeout(
+        timeout,
+        Limited::new(res.into_body(), MAX_RESPONSE_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| err("timed out reading the body".into()))?
+    .map_err(|e| err(e.to_string()))?
+    .to_bytes();
+    Ok((status, bytes.to_vec()))
+}
+
+/// GET a URL and require a 2xx answer.
+pub async fn get_ok(url: &str) -> Result<Vec<u8>, NetError> {
+    let (status, body) = request(url, None, Duration::from_secs(10)).await?;
+    if !(200..300).contains(&status) {
+        return Err(NetError {
+            url: url.to_owned(),
+            message: format!("HTTP {status}"),
+        });
+    }
+    Ok(body)
+}
