@@ -63,7 +63,9 @@ function showNet() {
 
 async function showSync() {
   const at = await trust.syncedAt();
-  $('sync-state').textContent = at ? t('synced_at', { time: i18n.fmtTime(at) }) : t('never_synced');
+  const n = await trust.cachedListCount();
+  $('sync-state').dataset.lists = String(n);
+  $('sync-state').textContent = at ? t('synced_at', { n, time: i18n.fmtTime(at) }) : t('never_synced');
 }
 
 async function showQueue() {

@@ -54,8 +54,9 @@ export async function agencyByCode(code) {
   return trust?.agencies?.find((a) => a.code === code) ?? null;
 }
 
-async function verifiedPayload(jwt) {
+async function verifiedPayload(jwt, typ) {
   const { header, claims, signingInput, signature } = parseJws(jwt);
+  if (header.typ !== typ) throw new Error(`typ is not ${typ}`);
   const key = await findKey(header.kid);
   if (!key || key.status === 'revoked') throw new Error('signed by an unknown key');
   if (!(await verifyEd25519(key.jwk, signingInput, signature))) throw new Error('bad signature');
@@ -71,6 +72,7 @@ export async function syncKeys() {
     const jwt = (await tr.text()).trim();
     // The trust list must be signed by a key it lists (or one from the JWKS we already hold).
     const { header, claims, signingInput, signature } = parseJws(jwt);
+    if (header.typ !== 'sanad-trust-list+jwt') throw new Error('not a Sanad trust list');
     const listed = (claims.agencies ?? []).flatMap((a) => a.keys ?? []);
     const key = listed.find((k) => k.kid.startsWith(header.kid) && k.status !== 'revoked') ??
       (await findKey(header.kid));
@@ -85,7 +87,8 @@ export async function syncKeys() {
 export async function syncStatusList(list) {
   const res = await fetchOk(`status/${list}`, 'application/statuslist+jwt');
   if (!res.ok) return null;
-  const { claims } = await verifiedPayload((await res.text()).trim());
+  const { claims } = await verifiedPayload((await res.text()).trim(), 'statuslist+jwt');
+  if (typeof claims.sub !== 'string' || !claims.sub.endsWith(`/status/${list}`)) throw new Error('another list');
   const sl = claims.status_list;
   if (!sl || sl.bits !== 2 || typeof sl.lst !== 'string') throw new Error('not a 2-bit status list');
   const stream = new Blob([b64urlToBytes(sl.lst)]).stream().pipeThrough(new DecompressionStream('deflate'));
@@ -107,19 +110,31 @@ export async function cachedStatus(list, index) {
   return { status: STATUS_NAMES[(byte >> ((index * 2) % 8)) & 3], fetchedAt: entry.fetchedAt };
 }
 
-/** Refresh keys, the trust list and every status list we have seen. Throws when offline. */
-export async function sync(extraLists = []) {
+/**
+ * Refresh keys, the trust list and the status lists. Sanad numbers its lists from 1, so we
+ * fetch 1, 2, … until the first that does not exist (at most MAX_LISTS), plus any list id a
+ * scanned token named. Throws when offline.
+ */
+const MAX_LISTS = 64;
+export async function sync() {
   await syncKeys();
-  const lists = new Set([...((await store.get('status-lists')) ?? []), ...extraLists]);
-  for (const l of lists) {
+  const seen = new Set((await store.get('status-lists')) ?? []);
+  for (let l = 1; l <= MAX_LISTS; l++) {
+    let entry = null;
     try {
-      await syncStatusList(l);
-    } catch {
+      entry = await syncStatusList(l);
+    } catch (e) {
+      if (e instanceof TypeError) throw e; // offline
       // a list that fails to verify is not cached; the last good copy stays
+      entry = true;
     }
+    seen.delete(l);
+    if (!entry) break;
   }
+  for (const l of seen) await syncStatusList(l).catch(() => null);
   await store.put('synced-at', Date.now());
 }
 
 export const syncedAt = () => store.get('synced-at');
+export const cachedListCount = async () => (await store.keys()).filter((k) => String(k).startsWith('status:')).length;
 export const rootUrl = (path) => new URL(path, ROOT).href;

@@ -66,9 +66,8 @@ export async function startSanad({ agency = 'MOSD' } = {}) {
     if (Date.now() > deadline) throw new Error(`sanad did not become ready:\n${log}`);
     await sleep(100);
   }
-  const { stdout } = await promisify(execFile)(SANAD_BIN,
-    ['tokens', 'create', '--agency', agency, '--scopes', 'issue,revoke,read'], { env });
-  const token = stdout.trim().split(/\s+/).pop();
+  const cli = async (...args) => (await promisify(execFile)(SANAD_BIN, args, { env })).stdout;
+  const token = (await cli('tokens', 'create', '--agency', agency, '--scopes', 'issue,revoke,read')).trim().split(/\s+/).pop();
 
   async function api(method, p, body) {
     const headers = { authorization: `Bearer ${token}` };
@@ -113,5 +112,5 @@ export async function startSanad({ agency = 'MOSD' } = {}) {
     await rm(dir, { recursive: true, force: true });
   }
 
-  return { url, port, token, api, issueId, issueDocument, action, stop, log: () => log };
+  return { url, port, token, cli, api, issueId, issueDocument, action, stop, log: () => log };
 }
