@@ -112,8 +112,8 @@ function render(r) {
   $('outcome-icon').innerHTML = svg(OUTCOME_ICON[r.outcome] ?? 'question');
   if (r.outcome === 'valid' && r.asOf) {
     // "Valid as of <time>": the time on its own line, smaller, so the verdict stays large.
-    const [before, after] = t('outcome_valid_as_of').split('{time}');
-    $('outcome-title').replaceChildren(`${before.trim()} `, el('span', { className: 'asof', textContent: i18n.fmtTime(r.asOf) }), after.trim());
+    $('outcome-title').replaceChildren(`${t('outcome_valid')} `,
+      el('span', { className: 'asof', textContent: t('as_of_line', { time: i18n.fmtTime(r.asOf) }) }));
   } else {
     $('outcome-title').textContent = title(r);
   }
@@ -142,7 +142,7 @@ function render(r) {
   if (trusted && issued !== undefined) row('field_issued', i18n.fmtDate(issued));
   const kind = rec?.kind ?? (r.claims ? (r.claims.d ? 'document' : 'digital_id') : null);
   if (trusted && kind) row('field_kind', t(`kind_${kind}`));
-  const status = rec?.status;
+  const status = rec?.status ?? (r.listStatus === 'valid' ? 'active' : r.listStatus);
   if (status) row('field_status', t(`status_${status}`), { className: `status status-${status}` });
   if (r.statusReason) row('field_reason', t(`reason_${r.statusReason}`));
   if (rec && status && status !== 'active' && r.statusAt) row('field_status_at', i18n.fmtTime(r.statusAt));

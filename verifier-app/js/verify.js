@@ -118,6 +118,7 @@ async function offlineStatus(out, scan) {
     const cached = await trust.cachedStatus(list, index);
     if (cached) {
       out.asOf = cached.fetchedAt;
+      out.listStatus = cached.status;
       out.outcome = OUTCOME_OF_STATUS[cached.status];
       out.checks.push({ name: 'status', ok: cached.status === 'valid', detail: cached.status });
       return pendingDocument(out);

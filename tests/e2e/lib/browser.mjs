@@ -24,9 +24,9 @@ export function browserMissing() {
   return why;
 }
 
-/** A Y4M (C420jpeg) file of a few identical frames showing the grey image centred on white. */
+/** A Y4M (C420jpeg) file of a few identical frames showing the PNG centred on white (null: blank). */
 export async function writeCameraFile(file, png) {
-  let { width, height, gray } = decodePngGray(png);
+  const { width, height, gray } = png ? decodePngGray(png) : { width: 1, height: 1, gray: Buffer.from([255]) };
   // Scale down by an integer factor if the QR does not fit the frame.
   const k = Math.max(1, Math.ceil(Math.max(width / (W - 20), height / (H - 20))));
   const w = Math.floor(width / k);
@@ -48,6 +48,12 @@ export async function fetchQrPng(base, id, px = 5) {
   const res = await fetch(`${base}/v/${id}/qr.png?px=${px}`);
   if (!res.ok) throw new Error(`qr.png → ${res.status}`);
   return Buffer.from(await res.arrayBuffer());
+}
+
+/** The QR version of a Sanad PNG rendered at `px` pixels a module (4-module quiet zone). */
+export function qrVersion(png, px = 5) {
+  const modules = decodePngGray(png).width / px - 8;
+  return (modules - 17) / 4;
 }
 
 /** A test BarcodeDetector over jsQR, for a Chromium without the platform one. */
