@@ -46,7 +46,7 @@ function applyStatic() {
   $('lang').textContent = t('lang_switch');
   $('lang').lang = i18n.current() === 'ar' ? 'en' : 'ar';
   $('scan-btn').textContent = scanner.running ? t('scan_stop') : t('scan_start');
-  $('scan-hint').textContent = scanMode === 'server' ? `${t('scan_hint')} — ${t('scan_server_mode')}` : t('scan_hint');
+  $('scan-hint').textContent = scanMode === 'server' ? `${t('scan_hint')}. ${t('scan_server_mode')}` : t('scan_hint');
   document.title = `${t('app_title')} · Sanad`;
   showNet();
   showSync();
@@ -327,6 +327,8 @@ async function main() {
   }
   applyStatic();
   showScreen('scan');
+  // Keep keys and status lists fresh while the app stays open and online.
+  setInterval(() => { if (document.visibilityState === 'visible') sync(); }, 5 * 60 * 1000);
   await sync();
   if (navigator.onLine) await recheckQueue();
   document.body.dataset.ready = 'true';
