@@ -50,3 +50,22 @@ test('a tampered token fails with jose', async () => {
   await assert.rejects(compactVerify(tamperSignature(token), key), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
   await assert.rejects(compactVerify(tamperName(token, 'Someone Else'), key), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
 });
+
+test('the trust list and the status list verify with jose too (what the app caches)', async () => {
+  const trust = (await (await fetch(`${sanad.url}/.well-known/sanad-trust-list`)).text()).trim();
+  const { payload, protectedHeader } = await compactVerify(trust, await keyFor(trust));
+  assert.equal(protectedHeader.typ, 'sanad-trust-list+jwt');
+  const list = JSON.parse(new TextDecoder().decode(payload));
+  const mosd = list.agencies.find((a) => a.code === 'MOSD');
+  assert.ok(mosd.keys.some((k) => k.kid === cred.kid && k.status === 'active' && k.kid.startsWith(k.short_kid)));
+
+  const [n] = JSON.parse(Buffer.from(tokenOf(cred.qr_text).split('.')[1], 'base64url')).s;
+  const res = await fetch(`${sanad.url}/status/${n}`);
+  assert.equal(res.headers.get('content-type'), 'application/statuslist+jwt');
+  const sl = (await res.text()).trim();
+  const v = await compactVerify(sl, await keyFor(sl));
+  assert.equal(v.protectedHeader.typ, 'statuslist+jwt');
+  const claims = JSON.parse(new TextDecoder().decode(v.payload));
+  assert.equal(claims.status_list.bits, 2);
+  assert.ok(claims.sub.endsWith(`/status/${n}`));
+});
