@@ -20,22 +20,26 @@ self.addEventListener('activate', (event) => {
   })());
 });
 
+// Network first, so an online officer always runs the current app; the cache answers when the
+// network fails or is slower than SLOW_MS (a poor connection should not stall a check).
+const SLOW_MS = 3000;
+
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   const scope = new URL(self.registration.scope);
   if (event.request.method !== 'GET' || url.origin !== scope.origin || !url.pathname.startsWith(scope.pathname)) return;
-  // Stale-while-revalidate: answer from the cache at once, refresh it in the background.
+  const key = url.origin + url.pathname; // ?lang=… is read by the page, not the server
   event.respondWith((async () => {
     const cache = await caches.open(CACHE);
-    const cached = await cache.match(event.request, { ignoreSearch: true });
-    const fresh = fetch(event.request).then((res) => {
-      if (res.ok) cache.put(event.request, res.clone());
+    const net = fetch(event.request).then((res) => {
+      if (res.ok) event.waitUntil(cache.put(key, res.clone()));
       return res;
     });
-    if (cached) {
-      event.waitUntil(fresh.catch(() => {}));
-      return cached;
+    try {
+      return await Promise.race([net, new Promise((_, reject) => setTimeout(() => reject(new Error('slow')), SLOW_MS))]);
+    } catch {
+      const cached = await cache.match(key);
+      return cached ?? net;
     }
-    return fresh;
   })());
 });

@@ -104,6 +104,10 @@ describe('verifier app, QR read on the device (BarcodeDetector)', { skip }, () =
       await A.action(suspended.id, 'suspend', 'under_review');
       assert.equal(await scanWithCamera(page, camera, A.url, suspended.id), 'suspended');
       await shotBoth(page, 'suspended');
+      // The same code from a chosen image (read on the device too).
+      await toScanScreen(page);
+      await page.setInputFiles('#image-input', { name: 'qr.png', mimeType: 'image/png', buffer: await fetchQrPng(A.url, suspended.id, 8) });
+      await page.waitForSelector('body[data-state="result"] #banner[data-outcome="suspended"][data-source="device"]');
 
       // Superseded, with a link to the replacement.
       const replacement = await A.action(replaced.id, 'reissue', 'data_changed');
@@ -202,7 +206,10 @@ describe('verifier app offline (service worker, cached keys and status)', { skip
       await context.setOffline(true);
       await page.reload();
       await page.waitForSelector('body[data-ready="true"]');
+      // Really offline: neither the page nor the service worker reaches the server (README.md
+      // is served but not part of the cached shell).
       assert.equal(await page.evaluate(() => fetch('/healthz').then(() => 'reached', () => 'offline')), 'offline');
+      assert.equal(await page.evaluate(() => fetch('README.md').then((r) => (r.ok ? 'reached' : r.status), () => 'offline')), 'offline');
       assert.equal(await text(page, '#net'), 'Offline');
 
       assert.equal(await scanWithCamera(page, camera, A.url, revoked.id), 'undetermined');

@@ -38,6 +38,8 @@ export function t(key, vars = {}) {
   return s.replace(/\{(\w+)\}/g, (_, k) => (k in vars ? String(vars[k]) : `{${k}}`));
 }
 
+t.has = (key) => key in (tables[lang] ?? {});
+
 export function fmtTime(ms) {
   if (ms === null || ms === undefined || ms === '') return '';
   const d = typeof ms === 'string' ? new Date(ms) : new Date(Number(ms));

@@ -137,7 +137,7 @@ function render(r) {
   const trusted = !['invalid', 'unknown_issuer'].includes(r.outcome);
   const name = trusted ? r.claims?.n ?? rec?.name_as_printed : null;
   row('field_name', name ? el('bdi', { textContent: name }) : null, { className: 'name' });
-  row('field_issuer', agencyName(r.agency));
+  if (trusted) row('field_issuer', agencyName(r.agency));
   const issued = r.claims?.t ?? rec?.issued_at;
   if (trusted && issued !== undefined) row('field_issued', i18n.fmtDate(issued));
   const kind = rec?.kind ?? (r.claims ? (r.claims.d ? 'document' : 'digital_id') : null);
@@ -166,14 +166,15 @@ function render(r) {
     const state = c.ok === true ? 'ok' : c.ok === false ? 'failed' : 'pending';
     let word = t(`check_${state}`);
     if (c.detail === 'reference') word = t('check_skipped_reference');
-    else if (c.name === 'status' && c.detail && t(`status_${c.detail === 'valid' ? 'active' : c.detail}`) !== `status_${c.detail}`) {
+    else if (c.name === 'status' && c.detail && t.has(`status_${c.detail === 'valid' ? 'active' : c.detail}`)) {
       word = t(`status_${c.detail === 'valid' ? 'active' : c.detail}`);
     }
     const li = el('li', { className: `check ${state}` });
     li.dataset.check = c.name;
     li.dataset.ok = String(c.ok);
     li.append(el('span', { className: 'mark', innerHTML: svg(state === 'ok' ? 'check' : state === 'failed' ? 'cross' : 'question') }),
-      el('span', { textContent: t(`check_${c.name}`) }), el('span', { className: 'word', textContent: word }));
+      el('span', { textContent: t.has(`check_${c.name}`) ? t(`check_${c.name}`) : c.name }),
+      el('span', { className: 'word', textContent: word }));
     ul.append(li);
   }
   showScreen('result');
@@ -189,6 +190,7 @@ async function show(resultPromise) {
     return;
   }
   if (!r) return;
+  const first = $('result-view').hidden;
   if (r.offline) {
     const q = await store.queued();
     if (!q.some((x) => x.text === r.text)) await store.enqueue({ text: r.text, at: Date.now() });
@@ -196,6 +198,7 @@ async function show(resultPromise) {
   }
   render(r);
   window.scrollTo(0, 0);
+  if (first) $('outcome-title').focus({ preventScroll: true });
 }
 
 // ---------- inputs ----------
@@ -321,6 +324,10 @@ async function main() {
     await recheckQueue();
   });
   window.addEventListener('offline', showNet);
+  // A camera left running in a hidden tab only drains the battery.
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden' && scanner.running) stopCamera();
+  });
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register(new URL('../sw.js', import.meta.url), { scope: new URL('../', import.meta.url).pathname })
       .catch(() => {});

@@ -118,6 +118,7 @@ export async function cachedStatus(list, index) {
 const MAX_LISTS = 64;
 export async function sync() {
   await syncKeys();
+  await store.put('synced-at', Date.now());
   const seen = new Set((await store.get('status-lists')) ?? []);
   for (let l = 1; l <= MAX_LISTS; l++) {
     let entry = null;
@@ -132,7 +133,6 @@ export async function sync() {
     if (!entry) break;
   }
   for (const l of seen) await syncStatusList(l).catch(() => null);
-  await store.put('synced-at', Date.now());
 }
 
 export const syncedAt = () => store.get('synced-at');
