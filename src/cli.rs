@@ -57,7 +57,7 @@ enum Command {
 enum KeysCmd {
     /// List keys.
     List,
-    /// Generate a new key for an agency (it becomes the agency's signing key).
+    /// Generate an additional active key for an agency (to switch keys, use `rotate`).
     Generate {
         /// Agency code.
         #[arg(long)]

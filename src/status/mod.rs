@@ -334,6 +334,22 @@ mod tests {
     }
 
     #[test]
+    fn a_full_list_asks_for_the_next() {
+        let reg = StatusRegistry::default();
+        assert_eq!(reg.allocate(), Err(1), "no list yet: create list 1");
+        reg.add_list(1, 64);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..64 {
+            let (list, idx) = reg.allocate().expect("room");
+            assert_eq!(list, 1);
+            assert!(seen.insert(idx));
+        }
+        assert_eq!(reg.allocate(), Err(2), "list 1 is full: create list 2");
+        reg.add_list(2, 64);
+        assert_eq!(reg.allocate().map(|s| s.0), Ok(2));
+    }
+
+    #[test]
     fn draws_are_spread() {
         let mut l = StatusList::new(LIST_SIZE);
         let a: Vec<u32> = (0..50).map(|_| l.draw().expect("room")).collect();

@@ -88,10 +88,14 @@ pub async fn spawn(db: Db) -> Option<TestApp> {
 }
 
 pub async fn spawn_with(config: Config, dir: PathBuf) -> Option<TestApp> {
+    spawn_with_agency(config, dir, "MOSD").await
+}
+
+pub async fn spawn_with_agency(config: Config, dir: PathBuf, agency: &str) -> Option<TestApp> {
     let app = App::build(config).await.expect("app builds");
     let token = create_api_token(
         &app.store,
-        "MOSD",
+        agency,
         &["issue".into(), "revoke".into(), "read".into()],
         "tests",
     )

@@ -1,6 +1,7 @@
 //! Integration tests: the real router on SQLite and on PostgreSQL.
 
 mod helpers;
+mod standards;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
