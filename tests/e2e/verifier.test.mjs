@@ -24,7 +24,7 @@ const ARABIC_40 = 'عبدالرحمن محمد عبدالله إبراهيم ا�
 before(async () => {
   if (skip) return;
   tmp = await mkdtemp(path.join(tmpdir(), 'sanad-e2e-cam-'));
-  [A, B] = await Promise.all([startSanad(), startSanad({ agency: 'OTHER' })]);
+  [A, B] = await Promise.all([startSanad(), startSanad({ agency: 'MOH', nameAr: 'وزارة الصحة', nameEn: 'Ministry of Health' })]);
 });
 after(async () => {
   await Promise.all([A?.stop(), B?.stop()]);
@@ -279,6 +279,37 @@ describe('verifier app, revoked signing key', { skip }, () => {
       });
     } finally {
       await C.stop();
+    }
+  });
+});
+
+describe('verifier app, federation', { skip }, () => {
+  test("a partner deployment's credential: no key on the device, the server's verdict shown as such", async () => {
+    const D = await startSanad();
+    try {
+      const foreign = await B.issueId('ليلى عمر الشمري', 'Layla Omar Al-Shammari');
+      await D.cli('trust', 'import', B.url);
+      // The running server picks the import up from the database.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const res = await fetch(`${D.url}/api/v1/verify`, {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr: foreign.qr_text }),
+        });
+        if ((await res.json()).outcome === 'valid') break;
+        assert.ok(Date.now() < deadline, 'the import reached the running server');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await withBrowser('federation', { detector: true, server: D }, async ({ page, camera }) => {
+        await openApp(page, D.url, 'ar');
+        assert.equal(await scanWithCamera(page, camera, B.url, foreign.id), 'valid');
+        assert.equal(await page.getAttribute('#banner', 'data-source'), 'server');
+        await shotBoth(page, 'federated_valid');
+        await B.action(foreign.id, 'revoke', 'fraud');
+        await new Promise((r) => setTimeout(r, 6000)); // the server caches a partner's list 5 s
+        assert.equal(await scanWithCamera(page, camera, B.url, foreign.id), 'revoked');
+      });
+    } finally {
+      await D.stop();
     }
   });
 });

@@ -101,7 +101,8 @@ function title(r) {
 function agencyName(a) {
   if (!a) return null;
   const name = i18n.current() === 'ar' ? a.name_ar : a.name_en;
-  return name ? `${name} (${a.code})` : a.code;
+  const s = name ? `${name} (${a.code})` : a.code;
+  return a.deployment ? `${s} · ${a.deployment}` : s;
 }
 
 function render(r) {
@@ -119,7 +120,7 @@ function render(r) {
   }
   $('outcome-explain').textContent = t(`explain_${r.outcome}`);
   const notes = [];
-  if (r.source === 'server') notes.push(t('explain_server_verdict'));
+  if (r.source === 'server') notes.push(t(r.federated ? 'explain_federated' : 'explain_server_verdict'));
   if (r.digest && r.documentOk === undefined && r.outcome === 'valid') notes.push(t('doc_pending'));
   if (r.asOf && r.outcome !== 'valid') notes.push(t('explain_offline_status', { time: i18n.fmtTime(r.asOf) }));
   $('outcome-note').textContent = notes.join(' ');

@@ -58,6 +58,13 @@ export async function verifyScan(text) {
       await trust.syncKeys().catch(() => {});
       key = await trust.findKey(header.kid);
     }
+    if (!key && navigator.onLine) {
+      // Not one of this deployment's keys. The server may trust it through federation (an
+      // imported trust list we do not hold): then its verdict, labelled as the server's, is
+      // the best we have.
+      const v = await serverVerdict(text);
+      if (v && v.outcome !== 'unknown_issuer') return { ...fromServer(v), text: out.text, federated: true };
+    }
     if (!key || (key.agency && key.agency.code !== claims.i)) {
       checks.push({ name: 'issuer_trusted', ok: false, detail: key ? 'key of another agency' : `no trusted key ${header.kid}` });
       return { ...out, outcome: 'unknown_issuer', reason: 'issuer not trusted' };
@@ -145,6 +152,17 @@ export async function checkDocument(res, file) {
   const base = res.baseOutcome ?? res.outcome;
   const outcome = !ok && (base === 'valid' || base === 'undetermined') ? 'document_mismatch' : base;
   return { ...res, checks, outcome, baseOutcome: base, documentOk: ok };
+}
+
+async function serverVerdict(text) {
+  try {
+    const res = await fetch(trust.rootUrl('api/v1/verify'), {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr: String(text).trim() }),
+    });
+    return res.ok ? await res.json() : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The server's verdict (fallback scanning path), in the same shape. */

@@ -35,7 +35,7 @@ function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** A running Sanad: `{url, token, api(), issueId(), issueDocument(), action(), stop()}`. */
-export async function startSanad({ agency = 'MOSD' } = {}) {
+export async function startSanad({ agency = 'MOSD', nameAr, nameEn } = {}) {
   requireBinary();
   const dir = await mkdtemp(path.join(tmpdir(), 'sanad-e2e-'));
   const port = await freePort();
@@ -48,6 +48,8 @@ export async function startSanad({ agency = 'MOSD' } = {}) {
     SANAD_KEYS_DIR: path.join(dir, 'keys'),
     SANAD_VERIFIER_DIR: VERIFIER_DIR,
     SANAD_DEFAULT_AGENCY: agency,
+    ...(nameAr ? { SANAD_DEFAULT_AGENCY_AR: nameAr } : {}),
+    ...(nameEn ? { SANAD_DEFAULT_AGENCY_EN: nameEn } : {}),
     RUST_LOG: process.env.RUST_LOG ?? 'warn',
   };
   const proc = spawn(SANAD_BIN, ['serve'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
