@@ -145,7 +145,7 @@ function render(r) {
   if (trusted && kind) row('field_kind', t(`kind_${kind}`));
   const status = rec?.status ?? (r.listStatus === 'valid' ? 'active' : r.listStatus);
   if (status) row('field_status', t(`status_${status}`), { className: `status status-${status}` });
-  if (r.statusReason) row('field_reason', t(`reason_${r.statusReason}`));
+  if (r.statusReason) row('field_reason', t.has(`reason_${r.statusReason}`) ? t(`reason_${r.statusReason}`) : r.statusReason);
   if (rec && status && status !== 'active' && r.statusAt) row('field_status_at', i18n.fmtTime(r.statusAt));
   if (r.supersededBy) {
     const a = el('a', { href: trust.rootUrl(`v/${r.supersededBy}`), id: 'replacement-link', className: 'replacement' });
@@ -163,7 +163,8 @@ function render(r) {
   const ul = $('check-list');
   ul.replaceChildren();
   const names = ['format', 'issuer_trusted', 'signature', 'key_status', 'status', 'document_digest'];
-  for (const c of [...r.checks].sort((a, b) => names.indexOf(a.name) - names.indexOf(b.name))) {
+  const order = (c) => (names.includes(c.name) ? names.indexOf(c.name) : names.length);
+  for (const c of [...r.checks].sort((a, b) => order(a) - order(b))) {
     const state = c.ok === true ? 'ok' : c.ok === false ? 'failed' : 'pending';
     let word = t(`check_${state}`);
     if (c.detail === 'reference') word = t('check_skipped_reference');

@@ -63,7 +63,12 @@ export async function verifyScan(text) {
       // imported trust list we do not hold): then its verdict, labelled as the server's, is
       // the best we have.
       const v = await serverVerdict(text);
-      if (v && v.outcome !== 'unknown_issuer') return { ...fromServer(v), text: out.text, federated: true };
+      if (v && v.outcome !== 'unknown_issuer') {
+        // The server checked the signature, so the signed name and digest can be used here.
+        const fed = { ...fromServer(v), text: out.text, federated: true, claims };
+        if (v.outcome !== 'invalid') fed.digest = claims.d ?? null;
+        return fed;
+      }
     }
     if (!key || (key.agency && key.agency.code !== claims.i)) {
       checks.push({ name: 'issuer_trusted', ok: false, detail: key ? 'key of another agency' : `no trusted key ${header.kid}` });
@@ -94,6 +99,7 @@ export async function verifyScan(text) {
     if (!(e instanceof Offline)) throw e;
     return offlineStatus(out, scan);
   }
+  if (rec !== null && rec.id !== scan.id) return offlineStatus(out, scan); // not the record we asked for
   if (rec === null) {
     checks.push({ name: 'status', ok: false, detail: 'not found' });
     return { ...out, outcome: 'not_found' };
