@@ -93,6 +93,11 @@ describe('verifier app, QR read on the device (BarcodeDetector)', { skip }, () =
         assert.equal(await page.getAttribute(`li[data-check="${c}"]`, 'data-ok'), 'true', `check ${c}`);
       }
       await shotBoth(page, 'valid');
+      // The densest print: the same ID at error-correction level Q.
+      const versionQ = qrVersion(await fetchQrPng(A.url, valid.id, 5, 'Q'));
+      console.log(`QR version at level Q: ${versionQ}`);
+      assert.ok(versionQ >= 15);
+      assert.equal(await scanWithCamera(page, camera, A.url, valid.id, { ec: 'Q' }), 'valid');
 
       // Revoked after a revoke.
       await A.action(revoked.id, 'revoke', 'fraud');
@@ -174,7 +179,7 @@ describe('verifier app, frames decoded by the server (no BarcodeDetector)', { sk
       await shotBoth(page, 'scanner_server_mode');
       await page.click('#scan-btn');
       await page.waitForSelector('#viewfinder[hidden]', { state: 'attached' });
-      assert.equal(await scanWithCamera(page, camera, A.url, valid.id), 'valid');
+      assert.equal(await scanWithCamera(page, camera, A.url, valid.id, { ec: 'Q' }), 'valid');
       assert.equal(await page.getAttribute('#banner', 'data-source'), 'server');
       assert.ok((await text(page, '#details')).includes(ARABIC_40));
       await shotBoth(page, 'server_path_valid');

@@ -44,8 +44,8 @@ export async function writeCameraFile(file, png) {
 }
 
 /** The QR of a credential as Sanad renders it, at a size that fits the fake camera. */
-export async function fetchQrPng(base, id, px = 5) {
-  const res = await fetch(`${base}/v/${id}/qr.png?px=${px}`);
+export async function fetchQrPng(base, id, px = 5, ec = 'M') {
+  const res = await fetch(`${base}/v/${id}/qr.png?px=${px}&ec=${ec}`);
   if (!res.ok) throw new Error(`qr.png → ${res.status}`);
   return Buffer.from(await res.arrayBuffer());
 }

@@ -20,9 +20,9 @@ async function resultOutcome(page) {
 }
 
 /** Show the credential's QR (as Sanad renders it) to the fake camera and scan it. */
-export async function scanWithCamera(page, cameraFile, sanadUrl, id, { beforeResult } = {}) {
+export async function scanWithCamera(page, cameraFile, sanadUrl, id, { beforeResult, ec = 'M' } = {}) {
   await toScanScreen(page);
-  await writeCameraFile(cameraFile, await fetchQrPng(sanadUrl, id));
+  await writeCameraFile(cameraFile, await fetchQrPng(sanadUrl, id, 5, ec));
   await page.click('#scan-btn');
   if (beforeResult) await beforeResult();
   return resultOutcome(page);
