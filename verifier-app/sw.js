@@ -2,10 +2,10 @@
 // app's own files are handled here; keys, status lists and records are cached by the app in
 // IndexedDB with their fetch time (a stale status must be labelled, never silently served).
 
-const CACHE = 'sanad-verifier-v1';
+const CACHE = 'sanad-verifier-v2';
 const SHELL = [
   './', 'index.html', 'app.css', 'icon.svg', 'manifest.webmanifest',
-  'js/main.js', 'js/codec.js', 'js/store.js', 'js/trust.js', 'js/verify.js', 'js/scanner.js', 'js/i18n.js',
+  'js/main.js', 'js/codec.js', 'js/store.js', 'js/trust.js', 'js/verify.js', 'js/scanner.js', 'js/i18n.js', 'js/statuslist.js',
   'i18n/ar.json', 'i18n/en.json',
 ];
 

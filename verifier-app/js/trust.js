@@ -4,11 +4,11 @@
 // knowledge is. Only our own origin is ever contacted: nothing inside a token is fetched.
 
 import * as store from './store.js';
-import { b64urlToBytes, parseJws } from './codec.js';
+import { parseJws } from './codec.js';
+import { STATUS_NAMES, inflateLst, entryAt } from './statuslist.js';
 
 const ROOT = new URL('../../', import.meta.url); // the server root above /verifier/js/
 
-export const STATUS_NAMES = ['valid', 'revoked', 'suspended', 'superseded'];
 
 async function fetchOk(path, accept) {
   const res = await fetch(new URL(path, ROOT), { headers: { accept }, cache: 'no-store' });
@@ -91,8 +91,7 @@ export async function syncStatusList(list) {
   if (typeof claims.sub !== 'string' || !claims.sub.endsWith(`/status/${list}`)) throw new Error('another list');
   const sl = claims.status_list;
   if (!sl || sl.bits !== 2 || typeof sl.lst !== 'string') throw new Error('not a 2-bit status list');
-  const stream = new Blob([b64urlToBytes(sl.lst)]).stream().pipeThrough(new DecompressionStream('deflate'));
-  const bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  const bytes = await inflateLst(sl.lst);
   const entry = { bytes, iat: claims.iat ?? null, ttl: claims.ttl ?? null, fetchedAt: Date.now() };
   await store.put(`status:${list}`, entry);
   const known = new Set((await store.get('status-lists')) ?? []);
@@ -105,9 +104,9 @@ export async function syncStatusList(list) {
 export async function cachedStatus(list, index) {
   const entry = await store.get(`status:${list}`);
   if (!entry) return null;
-  const byte = entry.bytes[(index * 2) >> 3];
-  if (byte === undefined) return null;
-  return { status: STATUS_NAMES[(byte >> ((index * 2) % 8)) & 3], fetchedAt: entry.fetchedAt };
+  const code = entryAt(entry.bytes, index, 2);
+  if (code === undefined) return null;
+  return { status: STATUS_NAMES[code], fetchedAt: entry.fetchedAt };
 }
 
 /**
