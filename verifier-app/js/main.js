@@ -179,6 +179,7 @@ function render(r) {
       el('span', { className: 'word', textContent: word }));
     ul.append(li);
   }
+  fullRecord(r);
   showScreen('result');
 }
 
@@ -343,7 +344,14 @@ async function main() {
   document.body.dataset.ready = 'true';
 }
 
-// The full record with photo for signed-in officers comes with issue 4 (officer sign-in):
-// it will fill #full-record when an officer session exists. Nothing is shown until then.
+/**
+ * Hook for issue 4 (officer sign-in): with an officer session, fetch the full record (photo,
+ * names in both scripts, programme) for `r.id` and fill #full-record, logging the scan on the
+ * server. There is no officer session yet, so nothing is shown: no placeholder data.
+ */
+function fullRecord(r) {
+  $('full-record').hidden = true;
+  $('full-record').dataset.credential = r.id ?? '';
+}
 
 main();
