@@ -22,20 +22,38 @@ fn rate<F: FnMut(usize)>(name: &str, min_time: Duration, mut f: F) -> f64 {
     }
     let secs = start.elapsed().as_secs_f64();
     let per_sec = n as f64 / secs;
-    println!("{name:<52} {per_sec:>12.0} /s   {:>9.2} µs each", 1e6 / per_sec);
+    println!(
+        "{name:<52} {per_sec:>12.0} /s   {:>9.2} µs each",
+        1e6 / per_sec
+    );
     per_sec
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let dir = std::env::temp_dir().join(format!("sanad-bench-{}", sanad::domain::random_base32(8)));
     std::fs::create_dir_all(&dir).expect("dir");
     let url = format!("sqlite://{}?mode=rwc", dir.join("b.db").display());
-    let app = rt.block_on(App::build(Config::for_tests(url, dir.join("keys")))).expect("app");
-    let token = rt.block_on(create_api_token(&app.store, "MOSD", &["issue".into()], "bench")).expect("token");
+    let app = rt
+        .block_on(App::build(Config::for_tests(url, dir.join("keys"))))
+        .expect("app");
+    let token = rt
+        .block_on(create_api_token(
+            &app.store,
+            "MOSD",
+            &["issue".into()],
+            "bench",
+        ))
+        .expect("token");
     let _ = token;
     let agency = sanad::domain::AgencyCode::parse("MOSD").expect("code");
-    let actor = sanad::issuance::Actor { id: "bench".into(), agency: agency.clone() };
+    let actor = sanad::issuance::Actor {
+        id: "bench".into(),
+        agency: agency.clone(),
+    };
 
     // Issue credentials through the real issuance path (one transaction each).
     let n_issue = 2000;
@@ -56,22 +74,39 @@ fn main() {
                 digest: sanad::domain::DocumentDigest::of(format!("doc {i}").as_bytes()),
                 file: None,
             };
-            let c = sanad::issuance::issue_document(&app, &actor, doc).await.expect("issue");
-            texts.push(sanad::issuance::qr_text(app.config.public_base(), &c.id, &c.token));
+            let c = sanad::issuance::issue_document(&app, &actor, doc)
+                .await
+                .expect("issue");
+            texts.push(sanad::issuance::qr_text(
+                app.config.public_base(),
+                &c.id,
+                &c.token,
+            ));
         }
     });
     let el = start.elapsed().as_secs_f64();
-    println!("{:<52} {:>12.0} /s   ({n_issue} in {el:.2} s, SQLite, one transaction each)", "issue a credential via issuance (sign+slot+store)", n_issue as f64 / el);
+    println!(
+        "{:<52} {:>12.0} /s   ({n_issue} in {el:.2} s, SQLite, one transaction each)",
+        "issue a credential via issuance (sign+slot+store)",
+        n_issue as f64 / el
+    );
 
     let key = app.keys.signing_key(&agency).expect("key");
-    let token0 = texts[0].split('#').nth(1).map(sanad::domain::digits_to_token).expect("t").expect("t");
+    let token0 = texts[0]
+        .split('#')
+        .nth(1)
+        .map(sanad::domain::digits_to_token)
+        .expect("t")
+        .expect("t");
     let entry = app.keys.get(&key.kid).expect("entry");
     let min = Duration::from_secs(2);
 
     let msg = token0.rsplit_once('.').expect("dot").0.as_bytes().to_vec();
     let sig = {
         use base64::Engine as _;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token0.rsplit_once('.').expect("dot").1).expect("sig")
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(token0.rsplit_once('.').expect("dot").1)
+            .expect("sig")
     };
     let vk = key.verifying_key();
     let signature = ed25519_dalek::Signature::from_slice(&sig).expect("sig");
@@ -79,28 +114,56 @@ fn main() {
         black_box(vk.verify_strict(black_box(&msg), &signature)).expect("ok");
     });
     rate("compact JWS verify via josekit traits + dalek", min, |_| {
-        black_box(sanad::keys::verify_compact(black_box(&token0), &entry.verifier)).expect("ok");
+        black_box(sanad::keys::verify_compact(
+            black_box(&token0),
+            &entry.verifier,
+        ))
+        .expect("ok");
     });
-    let verify = rate("verify_qr: full checks, distinct tokens (1 core)", min, |i| {
-        let v = rt.block_on(sanad::verification::verify_qr(&app, &texts[i % texts.len()], None));
-        assert_eq!(v.outcome, sanad::verification::Outcome::Valid);
-        black_box(serde_json::to_vec(&v).expect("json"));
-    });
+    let verify = rate(
+        "verify_qr: full checks, distinct tokens (1 core)",
+        min,
+        |i| {
+            let v = rt.block_on(sanad::verification::verify_qr(
+                &app,
+                &texts[i % texts.len()],
+                None,
+            ));
+            assert_eq!(v.outcome, sanad::verification::Outcome::Valid);
+            black_box(serde_json::to_vec(&v).expect("json"));
+        },
+    );
     rate("status lookup in memory", min, |i| {
-        black_box(app.status.lookup(1, (i % 131072) as u32, "0123456789abcdef"));
+        black_box(
+            app.status
+                .lookup(1, (i % 131072) as u32, "0123456789abcdef"),
+        );
     });
     let code = sanad::render::qr::encode(&texts[0], qrcode::EcLevel::M).expect("qr");
-    println!("QR of a document certificate: version {} at M, {} chars", sanad::render::qr::version_of(&code), texts[0].len());
+    println!(
+        "QR of a document certificate: version {} at M, {} chars",
+        sanad::render::qr::version_of(&code),
+        texts[0].len()
+    );
     rate("QR encode (segments + EC + mask selection)", min, |i| {
-        black_box(sanad::render::qr::encode(&texts[i % texts.len()], qrcode::EcLevel::M).expect("qr"));
+        black_box(
+            sanad::render::qr::encode(&texts[i % texts.len()], qrcode::EcLevel::M).expect("qr"),
+        );
     });
-    rate("QR render PNG from an encoded code (8 px/module)", min, |_| {
-        black_box(sanad::render::qr::png(&code, 8));
-    });
+    rate(
+        "QR render PNG from an encoded code (8 px/module)",
+        min,
+        |_| {
+            black_box(sanad::render::qr::png(&code, 8));
+        },
+    );
     rate("QR encode + render PNG (uncached request)", min, |i| {
         let c = sanad::render::qr::encode(&texts[i % texts.len()], qrcode::EcLevel::M).expect("qr");
         black_box(sanad::render::qr::png(&c, 8));
     });
-    println!("verify_qr / raw Ed25519 verify on one core: {:.0} %", 100.0 * verify / ed);
+    println!(
+        "verify_qr / raw Ed25519 verify on one core: {:.0} %",
+        100.0 * verify / ed
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,7 +12,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 struct Wrk {
@@ -24,7 +27,12 @@ struct Wrk {
 
 fn wrk(url: &str, script: Option<&std::path::Path>, secs: u64, conns: u64) -> Wrk {
     let mut c = Command::new("wrk");
-    c.args(["-t1", &format!("-c{conns}"), &format!("-d{secs}s"), "--latency"]);
+    c.args([
+        "-t1",
+        &format!("-c{conns}"),
+        &format!("-d{secs}s"),
+        "--latency",
+    ]);
     if let Some(s) = script {
         c.arg("-s").arg(s);
     }
@@ -54,7 +62,9 @@ fn wrk(url: &str, script: Option<&std::path::Path>, secs: u64, conns: u64) -> Wr
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     Wrk {
-        rps: num("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or(0.0),
+        rps: num("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
         p50_ms: ms(num("50%")),
         p99_ms: ms(num("99%")),
         non2xx,
@@ -75,14 +85,25 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = std::env::temp_dir().join(format!("sanad-httpbench-{}", sanad::domain::random_base32(8)));
+    let dir = std::env::temp_dir().join(format!(
+        "sanad-httpbench-{}",
+        sanad::domain::random_base32(8)
+    ));
     std::fs::create_dir_all(&dir).expect("dir");
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let mut cfg = Config::for_tests(format!("sqlite://{}?mode=rwc", dir.join("b.db").display()), dir.join("keys"));
+    let mut cfg = Config::for_tests(
+        format!("sqlite://{}?mode=rwc", dir.join("b.db").display()),
+        dir.join("keys"),
+    );
     cfg.public_url = format!("http://127.0.0.1:{port}");
     let app = rt.block_on(App::build(cfg)).expect("app");
-    let actor = sanad::issuance::Actor { id: "bench".into(), agency: sanad::domain::AgencyCode::parse("MOSD").expect("code") };
+    let actor = sanad::issuance::Actor {
+        id: "bench".into(),
+        agency: sanad::domain::AgencyCode::parse("MOSD").expect("code"),
+    };
 
     // Distinct credentials to scan.
     let start = Instant::now();
@@ -102,12 +123,17 @@ fn main() {
                 digest: sanad::domain::DocumentDigest::of(format!("doc {i}").as_bytes()),
                 file: None,
             };
-            let c = sanad::issuance::issue_document(&app, &actor, doc).await.expect("issue");
+            let c = sanad::issuance::issue_document(&app, &actor, doc)
+                .await
+                .expect("issue");
             let qr = sanad::issuance::qr_text(app.config.public_base(), &c.id, &c.token);
             bodies.push(serde_json::json!({ "qr": qr }).to_string());
         }
     });
-    println!("issued {n_tokens} credentials in {:.1} s", start.elapsed().as_secs_f64());
+    println!(
+        "issued {n_tokens} credentials in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     let tokens_file = dir.join("bodies.txt");
     std::fs::write(&tokens_file, bodies.join("\n")).expect("write");
     let lua = |path: &std::path::Path, distinct: bool| {
@@ -126,7 +152,11 @@ request = function()
 end
 "#,
             file = tokens_file.display(),
-            pick = if distinct { "i = (i % #bodies) + 1" } else { "i = 1" }
+            pick = if distinct {
+                "i = (i % #bodies) + 1"
+            } else {
+                "i = 1"
+            }
         )
         .expect("write lua");
     };
@@ -141,13 +171,19 @@ end
     let base = format!("http://127.0.0.1:{port}");
 
     // In-process Ed25519 verifications per second on all cores (2 threads), same run.
-    let key = app.keys.signing_key(&actor.agency).expect("key").verifying_key();
+    let key = app
+        .keys
+        .signing_key(&actor.agency)
+        .expect("key")
+        .verifying_key();
     let msg = b"eyJhbGciOiJFZERTQSJ9.bench-message-of-a-typical-qr-token-length".repeat(4);
     let sk = ed25519_dalek::SigningKey::generate(&mut rand::rng());
     let sig = ed25519_dalek::Signer::sign(&sk, &msg);
     let vk = sk.verifying_key();
     let _ = key;
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let dur = Duration::from_secs(3);
     let handles: Vec<_> = (0..cores)
         .map(|_| {
@@ -169,12 +205,30 @@ end
     let distinct = wrk(&base, Some(&distinct_lua), secs, conns);
     let repeated = wrk(&base, Some(&repeated_lua), secs, conns);
     let ceiling = plain.rps.min(ed_all);
-    println!("server: {threads} worker threads; wrk: 1 thread, {conns} connections, {secs} s; {cores} cores shared");
+    println!(
+        "server: {threads} worker threads; wrk: 1 thread, {conns} connections, {secs} s; {cores} cores shared"
+    );
     println!("in-process Ed25519 verify_strict, all cores      {ed_all:>10.0} /s");
-    println!("plain-JSON ceiling (GET /healthz)                 {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms", plain.rps, plain.p50_ms, plain.p99_ms);
-    println!("verify, distinct QR texts                         {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {}", distinct.rps, distinct.p50_ms, distinct.p99_ms, distinct.non2xx);
-    println!("verify, one repeated QR text                      {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {}", repeated.rps, repeated.p50_ms, repeated.p99_ms, repeated.non2xx);
-    println!("distinct / min(ceiling, Ed25519 all cores) = {:.0} %  (target >= 75 %)", 100.0 * distinct.rps / ceiling);
-    println!("repeated / plain-JSON ceiling = {:.0} %  (target >= 60 %), p99 {:.2} ms (target <= 10 ms)", 100.0 * repeated.rps / plain.rps, repeated.p99_ms);
+    println!(
+        "plain-JSON ceiling (GET /healthz)                 {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms",
+        plain.rps, plain.p50_ms, plain.p99_ms
+    );
+    println!(
+        "verify, distinct QR texts                         {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {}",
+        distinct.rps, distinct.p50_ms, distinct.p99_ms, distinct.non2xx
+    );
+    println!(
+        "verify, one repeated QR text                      {:>10.0} req/s  p50 {:.2} ms  p99 {:.2} ms  non-2xx {}",
+        repeated.rps, repeated.p50_ms, repeated.p99_ms, repeated.non2xx
+    );
+    println!(
+        "distinct / min(ceiling, Ed25519 all cores) = {:.0} %  (target >= 75 %)",
+        100.0 * distinct.rps / ceiling
+    );
+    println!(
+        "repeated / plain-JSON ceiling = {:.0} %  (target >= 60 %), p99 {:.2} ms (target <= 10 ms)",
+        100.0 * repeated.rps / plain.rps,
+        repeated.p99_ms
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

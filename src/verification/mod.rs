@@ -19,6 +19,7 @@ use crate::keys::{KeyStatus, TokenError, inspect, verify_compact};
 use crate::storage::StoreError;
 use serde::{Deserialize, Serialize};
 
+pub mod cache;
 pub mod vc;
 
 /// The verdict.
@@ -149,28 +150,41 @@ pub async fn verify_token(
             "issuer_trusted",
         );
     };
-    let payload = match verify_compact(token, &key.verifier) {
-        Ok(p) => p,
-        Err(e) => {
-            checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
-            return Verification::fail(Outcome::Invalid, e.to_string(), checks, "signature");
+    let claims = match app.verified.get(token) {
+        Some(c) => c,
+        None => {
+            let payload = match verify_compact(token, &key.verifier) {
+                Ok(p) => p,
+                Err(e) => {
+                    checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
+                    return Verification::fail(
+                        Outcome::Invalid,
+                        e.to_string(),
+                        checks,
+                        "signature",
+                    );
+                }
+            };
+            let claims: CheckedClaims = match serde_json::from_slice::<QrClaims>(&payload)
+                .map_err(|_| "the claims are not a Sanad QR token".to_owned())
+                .and_then(|c| c.check().map_err(|e| e.to_string()))
+            {
+                Ok(c) => c,
+                Err(reason) => {
+                    return Verification::fail(Outcome::Invalid, reason, checks, "format");
+                }
+            };
+            if claims.issuer != key.agency {
+                return Verification::fail(
+                    Outcome::Invalid,
+                    "the token's issuer is not the key's agency".into(),
+                    checks,
+                    "issuer_trusted",
+                );
+            }
+            app.verified.put(token, claims)
         }
     };
-    let claims: CheckedClaims = match serde_json::from_slice::<QrClaims>(&payload)
-        .map_err(|_| "the claims are not a Sanad QR token".to_owned())
-        .and_then(|c| c.check().map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(reason) => return Verification::fail(Outcome::Invalid, reason, checks, "format"),
-    };
-    if claims.issuer != key.agency {
-        return Verification::fail(
-            Outcome::Invalid,
-            "the token's issuer is not the key's agency".into(),
-            checks,
-            "issuer_trusted",
-        );
-    }
     checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
     checks.push(pass("signature", None));
     if let Some(id) = expected_id
