@@ -69,3 +69,39 @@ test('the trust list and the status list verify with jose too (what the app cach
   assert.equal(claims.status_list.bits, 2);
   assert.ok(claims.sub.endsWith(`/status/${n}`));
 });
+
+test('the full credential (VC 2.0 as vc+jwt) verifies with jose against the JWKS', async () => {
+  const res = await fetch(`${sanad.url}/api/v1/credentials/${cred.id}/vc`, {
+    headers: { authorization: `Bearer ${sanad.token}` },
+  });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'application/vc+jwt');
+  const jwt = (await res.text()).trim();
+  const header = decodeProtectedHeader(jwt);
+  assert.equal(header.typ, 'vc+jwt');
+  assert.equal(header.cty, 'vc');
+  assert.equal(header.kid, cred.kid, 'a full credential names its key by the full thumbprint');
+  const { payload } = await compactVerify(jwt, await keyFor(jwt));
+  const vc = JSON.parse(new TextDecoder().decode(payload));
+  assert.equal(vc['@context'][0], 'https://www.w3.org/ns/credentials/v2');
+  assert.deepEqual(vc.type, ['VerifiableCredential', 'SanadDigitalId']);
+  assert.equal(vc.validUntil, undefined);
+  assert.equal(vc.credentialStatus.length, 2);
+  // And an enveloped credential from the VC-API.
+  const issued = await fetch(`${sanad.url}/credentials/issue`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${sanad.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ credential: {
+      '@context': ['https://www.w3.org/ns/credentials/v2'],
+      type: ['VerifiableCredential', 'EligibilityCredential'],
+      credentialSubject: { name: 'Fatima', eligibleFor: 'housing support' },
+    } }),
+  });
+  assert.equal(issued.status, 201);
+  const env = (await issued.json()).verifiableCredential;
+  assert.equal(env.type, 'EnvelopedVerifiableCredential');
+  const inner = env.id.replace('data:application/vc+jwt,', '');
+  const v = await compactVerify(inner, await keyFor(inner));
+  assert.equal(JSON.parse(new TextDecoder().decode(v.payload)).credentialSubject.eligibleFor, 'housing support');
+  await assert.rejects(compactVerify(tamperSignature(inner), await keyFor(inner)), { code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+});
