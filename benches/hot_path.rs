@@ -97,6 +97,14 @@ fn main() {
             black_box(serde_json::to_vec(&v).expect("json"));
         },
     );
+    rate(
+        "verify_qr: repeated token (cached signature, 1 core)",
+        min,
+        |_| {
+            let v = rt.block_on(sanad::verification::verify_qr(&app, &texts[0], None));
+            black_box(serde_json::to_vec(&v).expect("json"));
+        },
+    );
     rate("status lookup in memory", min, |i| {
         black_box(
             app.status
