@@ -2,7 +2,9 @@
 //! traits), full QR verification (`verification::verify_qr`), status lookup, QR rendering.
 //! Run: `cargo bench --bench hot_path`. Prints one line per figure; nothing is asserted.
 
-use sanad::app::{App, create_api_token};
+mod common;
+
+use sanad::app::App;
 use sanad::config::Config;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -40,50 +42,12 @@ fn main() {
     let app = rt
         .block_on(App::build(Config::for_tests(url, dir.join("keys"))))
         .expect("app");
-    let token = rt
-        .block_on(create_api_token(
-            &app.store,
-            "MOSD",
-            &["issue".into()],
-            "bench",
-        ))
-        .expect("token");
-    let _ = token;
     let agency = sanad::domain::AgencyCode::parse("MOSD").expect("code");
-    let actor = sanad::issuance::Actor {
-        id: "bench".into(),
-        agency: agency.clone(),
-    };
 
     // Issue credentials through the real issuance path (one transaction each).
     let n_issue = 2000;
     let start = Instant::now();
-    let mut texts = Vec::with_capacity(n_issue);
-    rt.block_on(async {
-        for i in 0..n_issue {
-            let doc = sanad::issuance::DocumentInput {
-                meta: sanad::domain::DocumentMeta {
-                    doc_type: "letter".into(),
-                    number: format!("N-{i}"),
-                    title: "إفادة".into(),
-                    recipient_name: "عبدالرحمن محمد عبدالله إبراهيم العبدالله".into(),
-                    issue_date: "2026-11-20".into(),
-                }
-                .validate()
-                .expect("meta"),
-                digest: sanad::domain::DocumentDigest::of(format!("doc {i}").as_bytes()),
-                file: None,
-            };
-            let c = sanad::issuance::issue_document(&app, &actor, doc)
-                .await
-                .expect("issue");
-            texts.push(sanad::issuance::qr_text(
-                app.config.public_base(),
-                &c.id,
-                &c.token,
-            ));
-        }
-    });
+    let texts = rt.block_on(common::issue_documents(&app, n_issue));
     let el = start.elapsed().as_secs_f64();
     println!(
         "{:<52} {:>12.0} /s   ({n_issue} in {el:.2} s, SQLite, one transaction each)",
@@ -130,6 +94,14 @@ fn main() {
                 None,
             ));
             assert_eq!(v.outcome, sanad::verification::Outcome::Valid);
+            black_box(serde_json::to_vec(&v).expect("json"));
+        },
+    );
+    rate(
+        "verify_qr: repeated token (cached signature, 1 core)",
+        min,
+        |_| {
+            let v = rt.block_on(sanad::verification::verify_qr(&app, &texts[0], None));
             black_box(serde_json::to_vec(&v).expect("json"));
         },
     );

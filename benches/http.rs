@@ -5,6 +5,8 @@
 //! `BENCH_SECONDS` (default 10), `BENCH_CONNECTIONS` (64), `BENCH_TOKENS` (20000),
 //! `BENCH_SERVER_THREADS` (2). Nothing is asserted: figures are printed.
 
+mod common;
+
 use sanad::app::App;
 use sanad::config::Config;
 use std::io::Write as _;
@@ -107,29 +109,11 @@ fn main() {
 
     // Distinct credentials to scan.
     let start = Instant::now();
-    let mut bodies = Vec::with_capacity(n_tokens);
-    rt.block_on(async {
-        for i in 0..n_tokens {
-            let doc = sanad::issuance::DocumentInput {
-                meta: sanad::domain::DocumentMeta {
-                    doc_type: "letter".into(),
-                    number: format!("N-{i}"),
-                    title: "t".into(),
-                    recipient_name: "عبدالرحمن محمد عبدالله إبراهيم العبدالله".into(),
-                    issue_date: "2026-11-20".into(),
-                }
-                .validate()
-                .expect("meta"),
-                digest: sanad::domain::DocumentDigest::of(format!("doc {i}").as_bytes()),
-                file: None,
-            };
-            let c = sanad::issuance::issue_document(&app, &actor, doc)
-                .await
-                .expect("issue");
-            let qr = sanad::issuance::qr_text(app.config.public_base(), &c.id, &c.token);
-            bodies.push(serde_json::json!({ "qr": qr }).to_string());
-        }
-    });
+    let bodies: Vec<String> = rt
+        .block_on(common::issue_documents(&app, n_tokens))
+        .into_iter()
+        .map(|qr| serde_json::json!({ "qr": qr }).to_string())
+        .collect();
     println!(
         "issued {n_tokens} credentials in {:.1} s",
         start.elapsed().as_secs_f64()

@@ -30,6 +30,8 @@ pub struct App {
     pub status: StatusRegistry,
     /// Other deployments' status lists.
     pub remote: crate::status::remote::RemoteLists,
+    /// Tokens already verified (repeat scans skip the signature check).
+    pub verified: crate::verification::cache::VerifiedTokens,
     published: Mutex<HashMap<(u32, &'static str), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
@@ -79,6 +81,7 @@ impl App {
             keys,
             status,
             remote: Default::default(),
+            verified: Default::default(),
             published: Mutex::new(HashMap::new()),
             agencies: RwLock::new(agencies.into_iter().map(|a| (a.code.clone(), a)).collect()),
             qr_cache: Mutex::new(HashMap::new()),

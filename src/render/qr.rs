@@ -1,7 +1,6 @@
 //! QR codes for credentials: the URL in a byte-mode segment and the token digits in a
 //! numeric-mode segment, at the smallest version that fits the chosen error-correction level.
 
-use image::{ImageEncoder as _, Luma};
 use qrcode::QrCode;
 use qrcode::bits::Bits;
 use qrcode::types::{EcLevel, Version};
@@ -51,26 +50,44 @@ pub fn version_of(code: &QrCode) -> i16 {
     }
 }
 
-/// Render as PNG, `module_px` pixels a module, with the standard 4-module quiet zone.
+/// Render as PNG, `module_px` pixels a module, with the standard 4-module quiet zone. The
+/// image is 1-bit greyscale: a QR has two colours, and eight pixels a byte make the encoder's
+/// work (and the file) several times smaller than 8-bit grey.
 pub fn png(code: &QrCode, module_px: u32) -> Vec<u8> {
-    let img = code
-        .render::<Luma<u8>>()
-        .module_dimensions(module_px, module_px)
-        .quiet_zone(true)
-        .build();
-    let mut out = Vec::with_capacity(16 * 1024);
-    // Writing a valid in-memory grey image to a Vec cannot fail.
-    let _ = image::codecs::png::PngEncoder::new_with_quality(
-        &mut out,
-        image::codecs::png::CompressionType::Fast,
-        image::codecs::png::FilterType::NoFilter,
-    )
-    .write_image(
-        img.as_raw(),
-        img.width(),
-        img.height(),
-        image::ExtendedColorType::L8,
-    );
+    const QUIET: usize = 4;
+    let modules = code.width();
+    let colors = code.to_colors();
+    let px = module_px.max(1) as usize;
+    let side = (modules + 2 * QUIET) * px;
+    let stride = side.div_ceil(8);
+    // In 1-bit greyscale a set bit is white: start all white, clear the dark modules.
+    let mut row = vec![0u8; stride];
+    let mut data = Vec::with_capacity(stride * side);
+    for y in 0..modules + 2 * QUIET {
+        row.fill(0xff);
+        if (QUIET..QUIET + modules).contains(&y) {
+            for x in 0..modules {
+                if colors[(y - QUIET) * modules + x] == qrcode::Color::Dark {
+                    for p in 0..px {
+                        let bit = (QUIET + x) * px + p;
+                        row[bit / 8] &= !(0x80 >> (bit % 8));
+                    }
+                }
+            }
+        }
+        for _ in 0..px {
+            data.extend_from_slice(&row);
+        }
+    }
+    let mut out = Vec::with_capacity(data.len() / 8 + 1024);
+    let mut enc = png::Encoder::new(&mut out, side as u32, side as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::One);
+    enc.set_compression(png::Compression::Fast);
+    // Writing a well-formed in-memory image to a Vec cannot fail.
+    if let Ok(mut w) = enc.write_header() {
+        let _ = w.write_image_data(&data);
+    }
     out
 }
 

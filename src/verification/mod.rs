@@ -19,6 +19,7 @@ use crate::keys::{KeyStatus, TokenError, inspect, verify_compact};
 use crate::storage::StoreError;
 use serde::{Deserialize, Serialize};
 
+pub mod cache;
 pub mod vc;
 
 /// The verdict.
@@ -149,28 +150,41 @@ pub async fn verify_token(
             "issuer_trusted",
         );
     };
-    let payload = match verify_compact(token, &key.verifier) {
-        Ok(p) => p,
-        Err(e) => {
-            checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
-            return Verification::fail(Outcome::Invalid, e.to_string(), checks, "signature");
+    let claims = match app.verified.get(token) {
+        Some(c) => c,
+        None => {
+            let payload = match verify_compact(token, &key.verifier) {
+                Ok(p) => p,
+                Err(e) => {
+                    checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
+                    return Verification::fail(
+                        Outcome::Invalid,
+                        e.to_string(),
+                        checks,
+                        "signature",
+                    );
+                }
+            };
+            let claims: CheckedClaims = match serde_json::from_slice::<QrClaims>(&payload)
+                .map_err(|_| "the claims are not a Sanad QR token".to_owned())
+                .and_then(|c| c.check().map_err(|e| e.to_string()))
+            {
+                Ok(c) => c,
+                Err(reason) => {
+                    return Verification::fail(Outcome::Invalid, reason, checks, "format");
+                }
+            };
+            if claims.issuer != key.agency {
+                return Verification::fail(
+                    Outcome::Invalid,
+                    "the token's issuer is not the key's agency".into(),
+                    checks,
+                    "issuer_trusted",
+                );
+            }
+            app.verified.put(token, claims)
         }
     };
-    let claims: CheckedClaims = match serde_json::from_slice::<QrClaims>(&payload)
-        .map_err(|_| "the claims are not a Sanad QR token".to_owned())
-        .and_then(|c| c.check().map_err(|e| e.to_string()))
-    {
-        Ok(c) => c,
-        Err(reason) => return Verification::fail(Outcome::Invalid, reason, checks, "format"),
-    };
-    if claims.issuer != key.agency {
-        return Verification::fail(
-            Outcome::Invalid,
-            "the token's issuer is not the key's agency".into(),
-            checks,
-            "issuer_trusted",
-        );
-    }
     checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
     checks.push(pass("signature", None));
     if let Some(id) = expected_id
@@ -183,45 +197,10 @@ pub async fn verify_token(
             "format",
         );
     }
-    if key.status == KeyStatus::Revoked {
-        return Verification::fail(
-            Outcome::KeyRevoked,
-            "the signing key has been revoked".into(),
-            checks,
-            "key_status",
-        );
-    }
-    checks.push(pass(
-        "key_status",
-        Some(format!("{:?}", key.status).to_lowercase()),
-    ));
     let (list, idx) = claims.raw.status;
-    let live = match &key.origin {
-        None => app.status.lookup(list, idx, claims.id.as_str()),
-        Some(origin) => match app.remote.status(&app.keys, origin, list, idx).await {
-            Ok(code) => Some(crate::status::LiveStatus {
-                status: CredentialStatus::from_code(code),
-                detail: None,
-            }),
-            Err(e) => {
-                let mut v = Verification::fail(
-                    Outcome::Undetermined,
-                    format!("the issuer's status list could not be read: {e}"),
-                    checks,
-                    "status",
-                );
-                v.credential = None;
-                return v;
-            }
-        },
-    };
-    let Some(live) = live else {
-        return Verification::fail(
-            Outcome::NotFound,
-            "this deployment has no record of the credential".into(),
-            checks,
-            "status",
-        );
+    let live = match key_and_status(app, &key, list, idx, claims.id.as_str(), &mut checks).await {
+        Ok(l) => l,
+        Err(v) => return v,
     };
     let public = PublicCredential {
         id: claims.id.to_string(),
@@ -235,6 +214,56 @@ pub async fn verify_token(
         name_as_printed: claims.raw.name.clone(),
     };
     finish(public, claims.digest, document, checks)
+}
+
+/// The common tail of token and full-credential verification: the key's status, then the
+/// credential's live status (from memory for this deployment's credentials, from the issuing
+/// deployment's status list for a trusted one's).
+pub(crate) async fn key_and_status(
+    app: &App,
+    key: &crate::keys::KeyEntry,
+    list: u32,
+    idx: u32,
+    id: &str,
+    checks: &mut Vec<Check>,
+) -> Result<crate::status::LiveStatus, Verification> {
+    if key.status == KeyStatus::Revoked {
+        return Err(Verification::fail(
+            Outcome::KeyRevoked,
+            "the signing key has been revoked".into(),
+            std::mem::take(checks),
+            "key_status",
+        ));
+    }
+    checks.push(pass(
+        "key_status",
+        Some(format!("{:?}", key.status).to_lowercase()),
+    ));
+    let live = match &key.origin {
+        None => app.status.lookup(list, idx, id),
+        Some(origin) => match app.remote.status(&app.keys, origin, list, idx).await {
+            Ok(code) => Some(crate::status::LiveStatus {
+                status: CredentialStatus::from_code(code),
+                detail: None,
+            }),
+            Err(e) => {
+                return Err(Verification::fail(
+                    Outcome::Undetermined,
+                    format!("the issuer's status list could not be read: {e}"),
+                    std::mem::take(checks),
+                    "status",
+                ));
+            }
+        },
+    };
+    live.ok_or_else(|| {
+        Verification::fail(
+            Outcome::NotFound,
+            "this deployment has no record of the credential".into(),
+            std::mem::take(checks),
+            "status",
+        )
+    })
 }
 
 fn finish(

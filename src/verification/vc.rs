@@ -3,9 +3,9 @@
 
 use super::{Check, Outcome, Verification, finish, pass};
 use crate::app::App;
-use crate::domain::{CredentialKind, CredentialStatus, PublicCredential, rfc3339};
+use crate::domain::{CredentialKind, PublicCredential, rfc3339};
 use crate::issuance::vc::VC_V2;
-use crate::keys::{KeyStatus, inspect, verify_compact};
+use crate::keys::{inspect, verify_compact};
 use serde_json::Value;
 
 /// Check a VC 2.0 credential's shape: the base context first, `VerifiableCredential` among
@@ -149,18 +149,6 @@ pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
     checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
     checks.push(pass("signature", None));
     checks.push(pass("data_model", None));
-    if key.status == KeyStatus::Revoked {
-        return Verification::fail(
-            Outcome::KeyRevoked,
-            "the signing key has been revoked".into(),
-            checks,
-            "key_status",
-        );
-    }
-    checks.push(pass(
-        "key_status",
-        Some(format!("{:?}", key.status).to_lowercase()),
-    ));
     let id = vc["id"]
         .as_str()
         .and_then(|u| u.rsplit('/').next())
@@ -174,30 +162,9 @@ pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
             "status",
         );
     };
-    let live = match &key.origin {
-        None => app.status.lookup(list, idx, &id),
-        Some(origin) => match app.remote.status(&app.keys, origin, list, idx).await {
-            Ok(code) => Some(crate::status::LiveStatus {
-                status: CredentialStatus::from_code(code),
-                detail: None,
-            }),
-            Err(e) => {
-                return Verification::fail(
-                    Outcome::Undetermined,
-                    format!("the issuer's status list could not be read: {e}"),
-                    checks,
-                    "status",
-                );
-            }
-        },
-    };
-    let Some(live) = live else {
-        return Verification::fail(
-            Outcome::NotFound,
-            "this deployment has no record of the credential".into(),
-            checks,
-            "status",
-        );
+    let live = match super::key_and_status(app, &key, list, idx, &id, &mut checks).await {
+        Ok(l) => l,
+        Err(v) => return v,
     };
     let types = vc["type"].as_array().cloned().unwrap_or_default();
     let kind = if types.iter().any(|t| t == "SanadDigitalId") {
