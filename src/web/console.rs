@@ -46,7 +46,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/console", get(home))
         .route("/console/login", get(login_page).post(login))
         .route("/console/logout", post(logout))
-        .route("/console/persons", get(persons))
+        .route("/console/persons", get(persons).post(search_persons))
         .route("/console/credentials", get(credentials))
         .route("/console/credentials/{id}/action", post(credential_action))
         .route("/console/approvals", get(approvals))
@@ -258,28 +258,46 @@ async fn logout(
     res
 }
 
-#[derive(Deserialize)]
-struct PersonSearch {
-    national_id: Option<String>,
-    msg: Option<String>,
-    err: Option<String>,
-}
-
 async fn persons(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    ApiQuery(q): ApiQuery<PersonSearch>,
+    ApiQuery(q): ApiQuery<Flash>,
+) -> Response {
+    match Console::from(&app, &headers).await {
+        Ok(c) => person_page(&app, &c, None, q).await,
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct PersonSearch {
+    csrf: String,
+    national_id: String,
+}
+
+/// The search is a POST so the national ID number stays out of URLs (and so out of
+/// browser history and proxy logs).
+async fn search_persons(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    FormData(f): FormData<PersonSearch>,
 ) -> Response {
     let c = match Console::from(&app, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
+    if let Err(e) = c.check(&f.csrf) {
+        return e.into_response();
+    }
+    person_page(&app, &c, Some(f.national_id), Flash::default()).await
+}
+
+async fn person_page(app: &App, c: &Console, national_id: Option<String>, q: Flash) -> Response {
     let actor = match c.p.require(Scope::Read) {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    let nid = q
-        .national_id
+    let nid = national_id
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
@@ -293,7 +311,7 @@ async fn persons(
     };
     let persons: Vec<super::api::PersonOut> = rows.into_iter().map(Into::into).collect();
     c.page(
-        &app,
+        app,
         "console_persons.html",
         serde_json::json!({"persons": persons, "q": nid, "msg": flash(q.msg), "err": q.err}),
     )

@@ -611,9 +611,29 @@ async fn console(t: TestApp) {
         .await
         .assert_problem(StatusCode::BAD_REQUEST);
     // Persons and approvals pages; the audit page is for admins only.
-    let p = t.send(get("/console/persons?national_id=1098765432")).await;
+    assert!(
+        t.send(get("/console/persons"))
+            .await
+            .text()
+            .contains("Fatima Ahmed Al-Harbi")
+    );
+    let p = t
+        .send(form_post(
+            "/console/persons",
+            &session,
+            &[("national_id", "1098765432"), ("csrf", &csrf)],
+        ))
+        .await;
     assert_eq!(p.status, 200);
     assert!(p.text().contains("Fatima Ahmed Al-Harbi"));
+    let p = t
+        .send(form_post(
+            "/console/persons",
+            &session,
+            &[("national_id", "1098765432"), ("csrf", "forged")],
+        ))
+        .await;
+    p.assert_problem(StatusCode::FORBIDDEN);
     assert_eq!(t.send(get("/console/approvals")).await.status, 200);
     t.send(get("/console/audit"))
         .await
