@@ -196,7 +196,7 @@ pub async fn verify_checkpoint(
         root_hash: String,
     }
     let signed: Signed = serde_json::from_slice(&payload)?;
-    let entries = store.audit_entries().await?;
+    let entries = store.audit_hashes().await?;
     let n = usize::try_from(signed.tree_size)?;
     if n > entries.len() {
         return Ok(Err(CheckpointMismatch::Shorter {
@@ -230,13 +230,14 @@ pub struct InclusionProof {
     pub root_hash: String,
 }
 
-fn leaves(entries: &[AuditRow]) -> anyhow::Result<Vec<merkle::Hash>> {
-    entries
+fn leaves(hashes: &[String]) -> anyhow::Result<Vec<merkle::Hash>> {
+    hashes
         .iter()
-        .map(|e| {
-            merkle::from_hex(&e.hash)
+        .zip(1..)
+        .map(|(h, seq)| {
+            merkle::from_hex(h)
                 .map(|h| merkle::leaf_hash(&h))
-                .ok_or_else(|| anyhow::anyhow!("audit entry {} has a malformed hash", e.seq))
+                .ok_or_else(|| anyhow::anyhow!("audit entry {seq} has a malformed hash"))
         })
         .collect()
 }
@@ -244,7 +245,7 @@ fn leaves(entries: &[AuditRow]) -> anyhow::Result<Vec<merkle::Hash>> {
 /// Sign a checkpoint of the whole log with the deployment's key (the default agency's
 /// active signing key).
 pub async fn checkpoint(app: &App) -> anyhow::Result<Checkpoint> {
-    let entries = app.store.audit_entries().await?;
+    let entries = app.store.audit_hashes().await?;
     let root = merkle::root(&leaves(&entries)?);
     let agency = AgencyCode::parse(&app.config.default_agency)?;
     let key = app
@@ -279,7 +280,7 @@ pub async fn inclusion_proof(
     seq: i64,
     tree_size: Option<u64>,
 ) -> anyhow::Result<Option<InclusionProof>> {
-    let entries = store.audit_entries().await?;
+    let entries = store.audit_hashes().await?;
     let n = tree_size.map_or(entries.len(), |n| (n as usize).min(entries.len()));
     let all = leaves(&entries[..n])?;
     let Some(m) = usize::try_from(seq - 1).ok().filter(|m| *m < n) else {
@@ -289,7 +290,7 @@ pub async fn inclusion_proof(
         seq,
         leaf_index: m as u64,
         tree_size: n as u64,
-        entry_hash: entries[m].hash.clone(),
+        entry_hash: entries[m].clone(),
         leaf_hash: merkle::hex(&all[m]),
         audit_path: merkle::inclusion_path(m, &all)
             .iter()

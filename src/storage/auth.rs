@@ -138,6 +138,30 @@ impl Store {
         Ok(())
     }
 
+    /// A page of the audit log: entries after `after`, in order.
+    pub async fn audit_page(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<super::AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(super::AuditRow::from_row).collect()
+    }
+
+    /// The entries' hashes in order (what the Merkle tree is built from).
+    pub async fn audit_hashes(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT hash FROM audit_log ORDER BY seq")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     /// The audit head `(seq, hash)` as the database holds it.
     pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
         let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")

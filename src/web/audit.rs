@@ -54,12 +54,10 @@ pub async fn entries(
 ) -> Result<Json<Vec<AuditEntry>>, AppError> {
     auth.require_global(Scope::Admin)?;
     let after = q.after.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100).clamp(1, 500) as usize;
-    let rows = app.store.audit_entries().await?;
+    let limit = q.limit.unwrap_or(100).clamp(1, 500);
+    let rows = app.store.audit_page(after, limit).await?;
     Ok(Json(
         rows.into_iter()
-            .filter(|e| e.seq > after)
-            .take(limit)
             .map(|e| AuditEntry {
                 seq: e.seq,
                 at: rfc3339(e.at),
