@@ -34,11 +34,6 @@ impl Gated {
     }
 }
 
-/// Whether the actor's agency requires approval for gated actions.
-pub async fn required(app: &App, actor: &Actor) -> Result<bool, AppError> {
-    Ok(app.store.requires_approval(actor.agency.as_str()).await?)
-}
-
 /// When the principal's agency requires approval, file `action` as a request and return
 /// it; otherwise `None` (the caller then acts directly, with its own scope checks).
 ///
