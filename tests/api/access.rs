@@ -877,3 +877,127 @@ async fn purge(t: TestApp) {
     );
 }
 both_dbs!(purge_both, purge);
+
+/// Console sign-in for a test: the sign-in page, its CSRF cookie, the form. Returns the
+/// session cookie and, for users with a page of forms, the session's CSRF token.
+async fn console_login(t: &TestApp, user: &str) -> (String, Option<String>) {
+    let page = t.get("/console/login").await;
+    let jar = format!("sanad_login_csrf={}", set_cookie(&page, "sanad_login_csrf"));
+    let token = hidden(&page.text(), "csrf");
+    let r = t
+        .send(form_post(
+            "/console/login",
+            &jar,
+            &[("username", user), ("password", PW), ("csrf", &token)],
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    let session = format!("sanad_session={}", set_cookie(&r, "sanad_session"));
+    let page = t
+        .send(
+            Request::get("/console/approvals")
+                .header(header::COOKIE, session.clone())
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    let csrf = (page.status == StatusCode::OK).then(|| hidden(&page.text(), "csrf"));
+    (session, csrf)
+}
+
+/// Maker-checker through the console: the registrar's revoke becomes a request, an
+/// approver approves it with the form, the admin sees it all on the audit page.
+async fn console_maker_checker(t: TestApp) {
+    t.add_user("reg", Role::Registrar, Some("MOSD")).await;
+    t.add_user("appr", Role::Approver, Some("MOSD")).await;
+    t.add_user("root", Role::Admin, None).await;
+    t.app
+        .store
+        .set_requires_approval("MOSD", true, "test")
+        .await
+        .expect("setting");
+    let c = t.issue_id("منى").await;
+    let id = c["id"].as_str().expect("id");
+    let (reg, reg_csrf) = console_login(&t, "reg").await;
+    let reg_csrf = reg_csrf.expect("csrf");
+    let r = t
+        .send(form_post(
+            &format!("/console/credentials/{id}/action"),
+            &reg,
+            &[
+                ("action", "revoke"),
+                ("reason_code", "fraud"),
+                ("reason_text", "case 9"),
+                ("csrf", &reg_csrf),
+            ],
+        ))
+        .await;
+    assert!(
+        r.headers[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .ends_with("msg=pending_sent")
+    );
+    assert_eq!(t.verify(json!({"id": id})).await["outcome"], "valid");
+    let rid = t
+        .app
+        .store
+        .list_approvals("MOSD", "pending")
+        .await
+        .expect("list")[0]
+        .id
+        .clone();
+    // The registrar sees the request but has no decision form; the approver has.
+    let get = |cookie: &str, path: &str| {
+        Request::get(path)
+            .header(header::COOKIE, cookie.to_owned())
+            .body(Body::empty())
+            .expect("request")
+    };
+    let html = t.send(get(&reg, "/console/approvals")).await.text();
+    assert!(html.contains(id) && !html.contains(&format!("/console/approvals/{rid}")));
+    let (appr, appr_csrf) = console_login(&t, "appr").await;
+    let appr_csrf = appr_csrf.expect("csrf");
+    let html = t.send(get(&appr, "/console/approvals")).await.text();
+    assert!(html.contains(&format!("/console/approvals/{rid}")));
+    // The registrar's session token does not work in the approver's form.
+    t.send(form_post(
+        &format!("/console/approvals/{rid}"),
+        &appr,
+        &[("decision", "approve"), ("csrf", &reg_csrf)],
+    ))
+    .await
+    .assert_problem(StatusCode::FORBIDDEN);
+    let r = t
+        .send(form_post(
+            &format!("/console/approvals/{rid}"),
+            &appr,
+            &[
+                ("decision", "approve"),
+                ("reason", "ok"),
+                ("csrf", &appr_csrf),
+            ],
+        ))
+        .await;
+    assert!(
+        r.headers[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .ends_with("msg=done")
+    );
+    assert_eq!(t.verify(json!({"id": id})).await["outcome"], "revoked");
+    let (root, _) = console_login(&t, "root").await;
+    let audit = t.send(get(&root, "/console/audit")).await;
+    assert_eq!(audit.status, 200);
+    let html = audit.text();
+    for a in [
+        "approval.request",
+        "approval.approved",
+        "credential.revoked",
+        "auth.login",
+    ] {
+        assert!(html.contains(a), "{a} on the audit page");
+    }
+    assert!(html.contains("tree_size"));
+}
+both_dbs!(console_maker_checker_both, console_maker_checker);
