@@ -32,6 +32,8 @@ pub struct App {
     pub remote: crate::status::remote::RemoteLists,
     /// Tokens already verified (repeat scans skip the signature check).
     pub verified: crate::verification::cache::VerifiedTokens,
+    /// Micro-batched Ed25519 verification for scans.
+    pub batch: crate::keys::batch::BatchVerifier,
     published: Mutex<HashMap<(u32, &'static str), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
@@ -82,6 +84,7 @@ impl App {
             status,
             remote: Default::default(),
             verified: Default::default(),
+            batch: Default::default(),
             published: Mutex::new(HashMap::new()),
             agencies: RwLock::new(agencies.into_iter().map(|a| (a.code.clone(), a)).collect()),
             qr_cache: Mutex::new(HashMap::new()),

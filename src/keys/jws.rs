@@ -66,6 +66,11 @@ impl DalekVerifier {
     pub fn new(key: VerifyingKey) -> Self {
         Self { key }
     }
+
+    /// The public key.
+    pub fn key(&self) -> &VerifyingKey {
+        &self.key
+    }
 }
 
 impl JwsVerifier for DalekVerifier {

@@ -15,7 +15,7 @@ use crate::domain::{
     CheckedClaims, CredentialId, CredentialKind, CredentialStatus, DocumentDigest,
     PublicCredential, QrClaims, QrText, rfc3339,
 };
-use crate::keys::{KeyStatus, TokenError, inspect, verify_compact};
+use crate::keys::{KeyStatus, TokenError, inspect};
 use crate::storage::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -153,7 +153,10 @@ pub async fn verify_token(
     let claims = match app.verified.get(token) {
         Some(c) => c,
         None => {
-            let payload = match verify_compact(token, &key.verifier) {
+            let verified =
+                crate::keys::batch::verify_compact_batched(token, key.verifier.key(), &app.batch)
+                    .await;
+            let payload = match verified {
                 Ok(p) => p,
                 Err(e) => {
                     checks.push(pass("issuer_trusted", Some(key.agency.to_string())));

@@ -91,7 +91,11 @@ mod tests {
         for _ in 0..20 {
             assert!(l.take("a").is_ok());
         }
-        assert_eq!(l.take("a"), Err(1), "empty after the burst; retry after 1 s");
+        assert_eq!(
+            l.take("a"),
+            Err(1),
+            "empty after the burst; retry after 1 s"
+        );
         assert!(l.take("b").is_ok(), "buckets are per address");
         std::thread::sleep(std::time::Duration::from_millis(150));
         assert!(l.take("a").is_ok(), "refilled");
