@@ -98,6 +98,13 @@ impl Console {
         }
     }
 
+    /// The signed-in session of a form post, whose CSRF token must be the session's.
+    async fn for_form(app: &App, headers: &HeaderMap, csrf: &str) -> Result<Self, Response> {
+        let c = Self::from(app, headers).await?;
+        c.check(csrf).map_err(IntoResponse::into_response)?;
+        Ok(c)
+    }
+
     /// Refuse a form whose CSRF token is not this session's.
     fn check(&self, sent: &str) -> Result<(), AppError> {
         if same_secret(sent, &self.csrf) && !self.csrf.is_empty() {
@@ -243,13 +250,10 @@ async fn logout(
     headers: HeaderMap,
     FormData(f): FormData<CsrfForm>,
 ) -> Response {
-    let c = match Console::from(&app, &headers).await {
+    let c = match Console::for_form(&app, &headers, &f.csrf).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(e) = c.check(&f.csrf) {
-        return e.into_response();
-    }
     if let Err(e) = auth::logout(&app, &c.p).await {
         return e.into_response();
     }
@@ -282,13 +286,10 @@ async fn search_persons(
     headers: HeaderMap,
     FormData(f): FormData<PersonSearch>,
 ) -> Response {
-    let c = match Console::from(&app, &headers).await {
+    let c = match Console::for_form(&app, &headers, &f.csrf).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(e) = c.check(&f.csrf) {
-        return e.into_response();
-    }
     person_page(&app, &c, Some(f.national_id), Flash::default()).await
 }
 
@@ -374,13 +375,10 @@ async fn credential_action(
     Path(id): Path<String>,
     FormData(f): FormData<ActionForm>,
 ) -> Response {
-    let c = match Console::from(&app, &headers).await {
+    let c = match Console::for_form(&app, &headers, &f.csrf).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(e) = c.check(&f.csrf) {
-        return e.into_response();
-    }
     let r = async {
         let id = CredentialId::parse(&id).map_err(|_| AppError::NotFound("credential"))?;
         let code = ReasonCode::parse(&f.reason_code)?;
@@ -461,13 +459,10 @@ async fn decide(
     Path(id): Path<String>,
     FormData(f): FormData<DecisionForm>,
 ) -> Response {
-    let c = match Console::from(&app, &headers).await {
+    let c = match Console::for_form(&app, &headers, &f.csrf).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    if let Err(e) = c.check(&f.csrf) {
-        return e.into_response();
-    }
     let r = match f.decision.as_str() {
         "approve" => approval::approve(&app, &c.p, &id, f.reason)
             .await
