@@ -3,4 +3,5 @@
 
 pub mod i18n;
 pub mod pages;
+pub mod photo;
 pub mod qr;

@@ -27,6 +27,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_auth.sql"),
         include_str!("../../migrations/postgres/0003_auth.sql"),
     ),
+    (
+        4,
+        "photo",
+        include_str!("../../migrations/sqlite/0004_photo.sql"),
+        include_str!("../../migrations/postgres/0004_photo.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -430,6 +430,45 @@ impl Store {
         Ok(())
     }
 
+    /// Set (or replace) a person's photo: `photo` is the normalised JPEG. The audit entry
+    /// records the size, never the image.
+    pub async fn set_person_photo(
+        &self,
+        id: &str,
+        agency: &str,
+        photo: &[u8],
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let head = audit_begin(&mut tx).await?;
+        let r = sqlx::query(
+            "UPDATE persons SET photo = $1, updated_at = $2 WHERE id = $3 AND agency_code = $4",
+        )
+        .bind(photo)
+        .bind(now())
+        .bind(id)
+        .bind(agency)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let detail = serde_json::json!({"agency": agency, "bytes": photo.len()}).to_string();
+        audit_append(&mut tx, head, actor, "person.photo", id, &detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A person's photo (JPEG), if one was uploaded.
+    pub async fn get_person_photo(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = sqlx::query("SELECT photo FROM persons WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        Ok(row.try_get(0)?)
+    }
+
     /// One person.
     pub async fn get_person(&self, id: &str) -> Result<PersonRow, StoreError> {
         sqlx::query(AssertSqlSafe(format!(

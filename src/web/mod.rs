@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod console;
 pub mod extract;
+pub mod photo;
 pub mod public;
 pub mod ratelimit;
 pub mod standards;
@@ -60,6 +61,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::revoke))
         .routes(routes!(api::reissue))
         .routes(routes!(api::officer_view))
+        .routes(routes!(photo::officer_photo))
         .routes(routes!(access::login, access::whoami, access::logout))
         .routes(routes!(access::list_users, access::create_user))
         .routes(routes!(access::disable_user))
@@ -88,10 +90,17 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     let uploads = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(api::issue_document_upload))
         .layer(DefaultBodyLimit::max(api::MAX_DOCUMENT_BYTES + 64 * 1024));
+    let photos = OpenApiRouter::<Arc<App>>::new()
+        .routes(routes!(photo::put_photo, photo::get_photo))
+        .layer(DefaultBodyLimit::max(photo::MAX_PHOTO_BODY));
     let verify = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(public::verify))
         .layer(DefaultBodyLimit::max(public::MAX_VERIFY_BYTES));
-    json_api.merge(uploads).merge(verify).split_for_parts()
+    json_api
+        .merge(uploads)
+        .merge(photos)
+        .merge(verify)
+        .split_for_parts()
 }
 
 async fn not_found() -> axum::response::Response {

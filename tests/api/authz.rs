@@ -90,6 +90,9 @@ const TABLE: &[Row] = &[
     ("GET", "/api/v1/persons/{pid}", None, Fresh::Nothing, READ_OWN),
     ("PUT", "/api/v1/persons/{pid}", Some(PERSON_BODY), Fresh::Nothing,
         [401, 403, 200, 404, 403, 403, 403, 403, 403, 200, 403, 403, 404, 403]),
+    ("PUT", "/api/v1/persons/{pid}/photo", None, Fresh::Nothing,
+        [401, 403, 204, 404, 403, 403, 403, 403, 403, 204, 403, 403, 404, 403]),
+    ("GET", "/api/v1/persons/{pid}/photo", None, Fresh::Nothing, READ_OWN),
     // credentials
     ("POST", "/api/v1/credentials", Some(r#"{"kind": "digital_id", "person_id": "{pid}"}"#), Fresh::Nothing,
         [401, 403, 201, 404, 403, 403, 403, 403, 403, 201, 403, 403, 404, 403]),
@@ -105,6 +108,8 @@ const TABLE: &[Row] = &[
         [401, 403, 201, 404, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
     // officers
     ("GET", "/api/v1/officer/credentials/{cid}", None, Fresh::Nothing,
+        [401, 200, 403, 403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 403]),
+    ("GET", "/api/v1/officer/credentials/{cid}/photo", None, Fresh::Nothing,
         [401, 200, 403, 403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 403]),
     // maker-checker
     ("GET", "/api/v1/approvals", None, Fresh::Nothing, LIST_OWN),
@@ -305,6 +310,15 @@ async fn matrix(t: TestApp) {
                 .replace("{fresh}", &fresh_id);
             let res = if *template == "/api/v1/credentials/document" {
                 document_upload(&t, caller).await
+            } else if *method == "PUT" && template.ends_with("/photo") {
+                t.req_bytes(
+                    caller,
+                    axum::http::Method::PUT,
+                    &path,
+                    "image/png",
+                    tiny_png(),
+                )
+                .await
             } else {
                 let body = body.map(|b| {
                     serde_json::from_str(
@@ -369,7 +383,20 @@ async fn matrix(t: TestApp) {
         .collect();
     assert_eq!(views.len(), 3, "admin, officer, officer of MOJ: {views:?}");
     assert!(views.iter().all(|a| a.starts_with("user:u")));
+    let photo_views = entries
+        .iter()
+        .filter(|e| e.action == "credential.view_photo" && e.subject == cid)
+        .count();
+    assert_eq!(photo_views, 3, "admin, officer, officer of MOJ");
     assert_eq!(sanad::audit::verify_chain(&entries), Ok(entries.len()));
+}
+
+fn tiny_png() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::RgbImage::from_pixel(8, 8, image::Rgb([20, 40, 60]))
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("png");
+    out.into_inner()
 }
 
 async fn document_upload(t: &TestApp, caller: &Caller) -> helpers::Res {

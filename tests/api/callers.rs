@@ -70,6 +70,32 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// Send a raw body of `content_type` as `c` (uploads).
+    pub async fn req_bytes(
+        &self,
+        c: &Caller,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Res {
+        let mut b = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(header::CONTENT_TYPE, content_type);
+        match c {
+            Caller::Public => {}
+            Caller::Token(t) => b = b.header(header::AUTHORIZATION, format!("Bearer {t}")),
+            Caller::Session { cookie, csrf } => {
+                b = b.header(header::COOKIE, format!("sanad_session={cookie}"));
+                if method != Method::GET {
+                    b = b.header("x-csrf-token", csrf.as_str());
+                }
+            }
+        }
+        self.send(b.body(Body::from(body)).expect("request")).await
+    }
+
     /// Add a user (Argon2id hashing included).
     pub async fn add_user(&self, name: &str, role: Role, agency: Option<&str>) -> String {
         sanad::auth::add_user(&self.app.store, name, role, agency, PW, "test")

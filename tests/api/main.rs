@@ -5,6 +5,7 @@ mod audit_log;
 mod authz;
 mod callers;
 mod helpers;
+mod photo;
 mod standards;
 
 use axum::body::Body;

@@ -262,6 +262,61 @@ describe('verifier app offline (service worker, cached keys and status)', { skip
   });
 });
 
+describe('verifier app, signed-in officer', { skip }, () => {
+  test('after a scan, the full record with the photo; signed out, nothing', async () => {
+    const cred = await A.issueId('هيفاء منصور العنزي', 'Haifa Mansour Al-Anazi');
+    const person = await A.api('GET', `/api/v1/persons/${cred.person_id}`);
+    const password = 'an officer password long enough';
+    await A.cliInput(`${password}\n`, 'users', 'add', 'officer-e2e', '--role', 'officer', '--agency', 'MOSD');
+    await withBrowser('officer', { detector: true }, async ({ page, camera }) => {
+      // Signed out: the public verdict only.
+      await openApp(page, A.url, 'ar');
+      assert.equal(await scanWithCamera(page, camera, A.url, cred.id), 'valid');
+      await page.waitForLoadState('networkidle');
+      assert.ok(await page.isHidden('#full-record'), 'no full record without an officer session');
+
+      // A portrait drawn in the page (900×1200 JPEG), uploaded by the registrar's system.
+      const jpeg = Buffer.from(await page.evaluate(async () => {
+        const c = new OffscreenCanvas(900, 1200);
+        const g = c.getContext('2d');
+        g.fillStyle = '#dfe7ee'; g.fillRect(0, 0, 900, 1200);
+        g.fillStyle = '#1f3b57'; g.beginPath(); g.ellipse(450, 1200, 380, 330, 0, 0, 2 * Math.PI); g.fill();
+        g.fillStyle = '#c99a78'; g.beginPath(); g.ellipse(450, 520, 200, 250, 0, 0, 2 * Math.PI); g.fill();
+        const blob = await c.convertToBlob({ type: 'image/jpeg', quality: 0.9 });
+        return [...new Uint8Array(await blob.arrayBuffer())];
+      }));
+      const put = await fetch(`${A.url}/api/v1/persons/${cred.person_id}/photo`, {
+        method: 'PUT', headers: { authorization: `Bearer ${A.token}`, 'content-type': 'image/jpeg' }, body: jpeg,
+      });
+      assert.equal(put.status, 204, await put.text());
+
+      // Sign in as an officer through the console, on the app's origin.
+      await page.goto(`${A.url}/console/login`);
+      await page.fill('input[name="username"]', 'officer-e2e');
+      await page.fill('input[name="password"]', password);
+      await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('/login')), page.click('form[action="/console/login"] button')]);
+
+      await openApp(page, A.url, 'ar');
+      assert.equal(await scanWithCamera(page, camera, A.url, cred.id), 'valid');
+      await page.waitForSelector('#full-record:not([hidden]) img#full-record-photo');
+      await page.waitForFunction(() => {
+        const img = document.querySelector('#full-record-photo');
+        return img.complete && img.naturalWidth > 0;
+      });
+      const size = await page.evaluate(() => {
+        const img = document.querySelector('#full-record-photo');
+        return [img.naturalWidth, img.naturalHeight, img.src.startsWith('blob:')];
+      });
+      assert.deepEqual(size, [450, 600, true], 'the stored photo: 600 px on the long side, from a blob');
+      const full = await text(page, '#full-record');
+      for (const s of ['هيفاء منصور العنزي', 'Haifa Mansour Al-Anazi', person.national_id, person.programme, 'السجل الكامل', 'MOSD']) {
+        assert.ok(full.includes(s), `the full record shows ${s}: ${full}`);
+      }
+      await shot(page, 'full_record-ar');
+    });
+  });
+});
+
 describe('verifier app, revoked signing key', { skip }, () => {
   test('a credential signed by a key revoked after a compromise shows key_revoked', async () => {
     const C = await startSanad();

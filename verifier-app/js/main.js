@@ -344,14 +344,69 @@ async function main() {
   document.body.dataset.ready = 'true';
 }
 
+// ---------- officer's full record ----------
+
+// Loaded once per credential: a re-render (language switch, document check) neither fetches
+// again nor writes another audit entry on the server.
+const records = new Map();
+
+async function loadRecord(id) {
+  const get = (path) => fetch(trust.rootUrl(path), { credentials: 'same-origin', cache: 'no-store' });
+  const me = await get('api/v1/session');
+  if (!me.ok) return null; // not signed in: the public verdict is all there is
+  const who = await me.json();
+  if (!['officer', 'admin'].includes(who.role)) return null;
+  const res = await get(`api/v1/officer/credentials/${encodeURIComponent(id)}`);
+  if (!res.ok) return null;
+  const rec = await res.json();
+  if (!rec.person) return null;
+  const pic = await get(`api/v1/officer/credentials/${encodeURIComponent(id)}/photo`);
+  const photo = pic.ok ? URL.createObjectURL(await pic.blob()) : null;
+  return { rec, photo };
+}
+
+function drawRecord(box, { rec, photo }) {
+  const p = rec.person;
+  const dl = el('dl', { className: 'details' });
+  const row = (key, value) => {
+    if (value) dl.append(el('dt', { textContent: t(key) }), el('dd', {}, value));
+  };
+  row('field_name_ar', el('bdi', { textContent: p.name_ar, lang: 'ar', className: 'name' }));
+  row('field_name_en', el('bdi', { textContent: p.name_en, lang: 'en', className: 'name' }));
+  row('field_dob', el('bdi', { textContent: i18n.fmtDate(`${p.date_of_birth}T00:00:00Z`) || p.date_of_birth }));
+  row('field_national_id', el('bdi', { textContent: p.national_id, className: 'mono' }));
+  row('field_programme', p.programme);
+  row('field_issuer', agencyName(rec.credential.issuer));
+  box.replaceChildren(el('h3', { textContent: t('full_record') }));
+  if (photo) box.append(el('img', { id: 'full-record-photo', className: 'photo', src: photo, alt: t('full_record_photo') }));
+  box.append(dl, el('p', { className: 'note', textContent: t('full_record_logged') }));
+  box.hidden = false;
+}
+
 /**
- * Hook for issue 4 (officer sign-in): with an officer session, fetch the full record (photo,
- * names in both scripts, programme) for `r.id` and fill #full-record, logging the scan on the
- * server. There is no officer session yet, so nothing is shown: no placeholder data.
+ * With an officer's session (signed in at /console/login on this origin), show the full
+ * record of `r.id`: both names, date of birth, national ID, programme, agency and photo. The
+ * server logs the view. Signed out, offline or for an untrusted code: nothing, and no error.
  */
 function fullRecord(r) {
-  $('full-record').hidden = true;
-  $('full-record').dataset.credential = r.id ?? '';
+  const box = $('full-record');
+  box.dataset.credential = r.id ?? '';
+  const shown = r.id && navigator.onLine && !['invalid', 'unknown_issuer', 'not_found'].includes(r.outcome);
+  if (!shown) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  if (!records.has(r.id)) records.set(r.id, loadRecord(r.id).catch(() => null));
+  records.get(r.id).then((full) => {
+    if (box.dataset.credential !== r.id) return; // another scan is on screen now
+    if (!full) {
+      records.delete(r.id); // try again next time: the officer may sign in meanwhile
+      box.hidden = true;
+      return;
+    }
+    drawRecord(box, full);
+  });
 }
 
 main();

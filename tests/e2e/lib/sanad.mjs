@@ -69,6 +69,12 @@ export async function startSanad({ agency = 'MOSD', nameAr, nameEn } = {}) {
     await sleep(100);
   }
   const cli = async (...args) => (await promisify(execFile)(SANAD_BIN, args, { env })).stdout;
+  /** The CLI with `input` on standard input (passwords are never flags). */
+  const cliInput = async (input, ...args) => {
+    const run = promisify(execFile)(SANAD_BIN, args, { env });
+    run.child.stdin.end(input);
+    return (await run).stdout;
+  };
   const token = (await cli('tokens', 'create', '--agency', agency, '--scopes', 'issue,revoke,read')).trim().split(/\s+/).pop();
 
   async function api(method, p, body) {
@@ -114,5 +120,5 @@ export async function startSanad({ agency = 'MOSD', nameAr, nameEn } = {}) {
     await rm(dir, { recursive: true, force: true });
   }
 
-  return { url, port, token, cli, api, issueId, issueDocument, action, stop, log: () => log };
+  return { url, port, token, cli, cliInput, api, issueId, issueDocument, action, stop, log: () => log };
 }
