@@ -58,6 +58,14 @@ impl From<StoreError> for AppError {
 }
 
 impl AppError {
+    /// Map a storage error, naming what was not found (`.map_err(AppError::not_found("user"))`).
+    pub fn not_found(what: &'static str) -> impl Fn(StoreError) -> Self {
+        move |e| match e {
+            StoreError::NotFound => Self::NotFound(what),
+            other => other.into(),
+        }
+    }
+
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),

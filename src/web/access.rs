@@ -229,10 +229,7 @@ pub async fn disable_user(
     app.store
         .disable_user(&id, &auth.id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => AppError::NotFound("user"),
-            e => e.into(),
-        })?;
+        .map_err(AppError::not_found("user"))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -337,10 +334,7 @@ pub async fn revoke_token(
     app.store
         .revoke_api_token(&id, &auth.id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => AppError::NotFound("token"),
-            e => e.into(),
-        })?;
+        .map_err(AppError::not_found("token"))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -366,9 +360,6 @@ pub async fn agency_settings(
     app.store
         .set_requires_approval(&code, s.requires_approval, &auth.id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => AppError::NotFound("agency"),
-            e => e.into(),
-        })?;
+        .map_err(AppError::not_found("agency"))?;
     Ok(Json(s))
 }

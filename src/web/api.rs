@@ -680,10 +680,7 @@ pub(crate) async fn full_record(
         .store
         .get_credential(id.as_str())
         .await
-        .map_err(|e| match e {
-            crate::storage::StoreError::NotFound => AppError::NotFound("credential"),
-            e => e.into(),
-        })?;
+        .map_err(AppError::not_found("credential"))?;
     let person = match &c.person_id {
         Some(pid) => Some(app.store.get_person(pid).await?.into()),
         None => None,

@@ -7,7 +7,6 @@ use crate::domain::{CredentialId, Invalid, PersonId};
 use crate::error::{AppError, Problem};
 use crate::issuance;
 use crate::render::photo::{self, MAX_UPLOAD_BYTES, PhotoError};
-use crate::storage::StoreError;
 use axum::extract::{FromRequest as _, Multipart, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -149,10 +148,7 @@ pub async fn officer_photo(
         .store
         .get_credential(id.as_str())
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => AppError::NotFound("credential"),
-            e => e.into(),
-        })?;
+        .map_err(AppError::not_found("credential"))?;
     let pid = c.person_id.as_deref().ok_or(AppError::NotFound("photo"))?;
     let bytes = app
         .store
