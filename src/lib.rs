@@ -18,6 +18,7 @@ pub mod domain;
 pub mod error;
 pub mod issuance;
 pub mod keys;
+pub mod metrics;
 pub mod net;
 pub mod render;
 pub mod status;

@@ -84,6 +84,8 @@ pub enum Scope {
     OfficerView,
     /// Users, tokens, agency settings, audit log.
     Admin,
+    /// Read the operators' figures at `GET /metrics` (API tokens only).
+    Metrics,
 }
 
 impl Scope {
@@ -96,6 +98,7 @@ impl Scope {
             Self::Approve => "approve",
             Self::OfficerView => "officer_view",
             Self::Admin => "admin",
+            Self::Metrics => "metrics",
         }
     }
 
@@ -105,6 +108,7 @@ impl Scope {
             "read" => Some(Self::Read),
             "issue" => Some(Self::Issue),
             "revoke" => Some(Self::Revoke),
+            "metrics" => Some(Self::Metrics),
             _ => None,
         }
     }
@@ -455,6 +459,8 @@ pub async fn add_user(
         (Role::Admin, Some(_)) => {
             anyhow::bail!("admins work for the whole deployment: no --agency")
         }
+        // Officers act for any agency (SPEC §1): an agency is optional.
+        (Role::Officer, None) => None,
         (_, None) => anyhow::bail!("a {} needs --agency", role.as_str()),
         (_, Some(a)) => {
             let a = AgencyCode::parse(a)?;

@@ -33,7 +33,17 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_photo.sql"),
         include_str!("../../migrations/postgres/0004_photo.sql"),
     ),
+    (
+        7,
+        "desk",
+        include_str!("../../migrations/sqlite/0007_desk.sql"),
+        include_str!("../../migrations/postgres/0007_desk.sql"),
+    ),
 ];
+
+/// SQLite migrations that manage their own transaction (a table rebuild needs foreign keys
+/// off, which SQLite refuses inside a transaction).
+const SQLITE_NO_TX: &[i64] = &[7];
 
 #[derive(Debug)]
 struct Embedded(Engine);
@@ -52,7 +62,7 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed(*d),
                     MigrationType::Simple,
                     sql.into_sql_str(),
-                    false,
+                    self.0 == Engine::Sqlite && SQLITE_NO_TX.contains(v),
                 )
             })
             .collect();

@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod console;
 pub mod extract;
+pub mod ops;
 pub mod photo;
 pub mod public;
 pub mod ratelimit;
@@ -129,6 +130,7 @@ pub fn router(app: Arc<App>) -> Router {
     let limiter = ratelimit::RateLimiter::new(app.config.rate_limit);
     let mut r = routes
         .merge(console::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
+        .route("/metrics", axum::routing::get(ops::metrics))
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {
@@ -159,6 +161,10 @@ pub fn router(app: Arc<App>) -> Router {
             )
             .into_response()
         })
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            ops::count_requests,
+        ))
         .with_state(app);
     for (name, value) in security_headers {
         r = r.layer(SetResponseHeaderLayer::if_not_present(
