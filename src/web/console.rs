@@ -51,7 +51,6 @@ pub fn routes() -> Router<Arc<App>> {
         .merge(registrar::routes())
         .merge(admin::routes())
         .merge(reports::routes())
-        .fallback(console_not_found)
 }
 
 /// The page language of a request: `?lang=`, else the cookie, else `Accept-Language`, else
@@ -285,8 +284,44 @@ pub fn error_page(app: &App, lang: Lang, e: AppError, back: &str) -> Response {
     res
 }
 
-async fn console_not_found(State(app): State<Arc<App>>, PageLang(lang, _): PageLang) -> Response {
-    error_page(&app, lang, AppError::NotFound("page"), "/console")
+/// The router's fallback: an HTML error page under `/console`, problem+json elsewhere.
+pub async fn fallback(
+    State(app): State<Arc<App>>,
+    PageLang(lang, _): PageLang,
+    uri: axum::http::Uri,
+) -> Response {
+    if uri.path().starts_with("/console") {
+        return error_page(&app, lang, AppError::NotFound("page"), "/console");
+    }
+    crate::error::problem(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        Some("no such endpoint".into()),
+        None,
+    )
+}
+
+/// The router's answer to a method a route does not take (a reload of a form's address,
+/// for one): back to the console under `/console`, problem+json elsewhere.
+pub async fn method_not_allowed(
+    State(app): State<Arc<App>>,
+    PageLang(lang, _): PageLang,
+    uri: axum::http::Uri,
+) -> Response {
+    if uri.path().starts_with("/console") {
+        return error_page(
+            &app,
+            lang,
+            AppError::BadRequest("method".into()),
+            "/console",
+        );
+    }
+    crate::error::problem(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        Some("this endpoint does not take that method".into()),
+        None,
+    )
 }
 
 /// Turn a result into a redirect with a message code, or an error page.

@@ -144,23 +144,8 @@ pub fn router(app: Arc<App>) -> Router {
                 .append_index_html_on_directories(true)
                 .not_found_service(axum::routing::any(not_found)),
         )
-        .fallback(|| async {
-            problem(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                Some("no such endpoint".into()),
-                None,
-            )
-        })
-        .method_not_allowed_fallback(|| async {
-            problem(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                Some("this endpoint does not take that method".into()),
-                None,
-            )
-            .into_response()
-        })
+        .fallback(console::fallback)
+        .method_not_allowed_fallback(console::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             ops::count_requests,

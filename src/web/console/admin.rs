@@ -31,13 +31,19 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/console/audit", get(audit))
 }
 
-#[expect(clippy::result_large_err, reason = "the error is the page to answer, returned early once a request")]
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the page to answer, returned early once a request"
+)]
 fn admin(c: &Console, app: &App) -> Result<(), Response> {
     c.p.require_global(Scope::Admin)
         .map_err(|e| c.fail(app, e, "/console"))
 }
 
-#[expect(clippy::result_large_err, reason = "the error is the page to answer, returned early once a request")]
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the page to answer, returned early once a request"
+)]
 fn form_of<T>(
     c: &Console,
     app: &App,

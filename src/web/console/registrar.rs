@@ -44,7 +44,14 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/console/persons", get(persons).post(search_persons))
         .route("/console/persons/{id}", get(person))
         .route("/console/persons/{id}/photo", get(person_photo))
-        .route("/console/persons/{id}/issue", post(issue_id))
+        .route(
+            "/console/persons/{id}/issue",
+            get(|Path(id): Path<String>| async move {
+                // A reload of the issue form's address goes back to the person.
+                Redirect::to(&format!("/console/persons/{}", urlencode(&id)))
+            })
+            .post(issue_id),
+        )
         .route("/console/credentials", get(credentials))
         .route("/console/credentials/{id}", get(credential))
         .route("/console/credentials/{id}/action", post(credential_action))
@@ -84,7 +91,10 @@ fn actions_for(status: &str) -> &'static [&'static str] {
     }
 }
 
-#[expect(clippy::result_large_err, reason = "the error is the page to answer, returned early once a request")]
+#[expect(
+    clippy::result_large_err,
+    reason = "the error is the page to answer, returned early once a request"
+)]
 fn actor(c: &Console, app: &App, scope: Scope, back: &str) -> Result<Actor, Response> {
     c.p.require(scope).map_err(|e| c.fail(app, e, back))
 }
