@@ -163,7 +163,8 @@ enum UsersCmd {
         #[arg(long)]
         role: String,
         /// Agency (every role but admin).
-        #[arg(long)]
+        /// Agency: registrars and approvers need one; officers act for any agency and may have
+        /// none; admins have none.
         agency: Option<String>,
         /// Read the password from standard input (the default; kept for scripts).
         #[arg(long)]

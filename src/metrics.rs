@@ -24,8 +24,9 @@ struct Histogram {
     n: u64,
 }
 
-/// `(channel, verifier, outcome)`: `public` or `officer`; the verifying agency (`-` for the
-/// public); the outcome (or the status an officer saw).
+/// `(channel, verifier, outcome)`: `public` or `officer`; the verifying agency (`public`
+/// for the public, `none` for an officer without an agency); the outcome (or the status an
+/// officer saw).
 type VerifyKey = (String, String, String);
 
 /// In-memory counters of one instance.

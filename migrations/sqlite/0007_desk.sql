@@ -27,8 +27,8 @@ ALTER TABLE users_new RENAME TO users;
 ALTER TABLE persons ADD COLUMN search_key TEXT;
 CREATE INDEX persons_agency_created ON persons (agency_code, created_at);
 
--- Verifications per day, channel (`public` or `officer`), verifying agency (`-` for the
--- public) and outcome. Counted in memory on the hot path and added here every few seconds.
+-- Verifications per day, channel (`public` or `officer`), verifying agency (`public` for
+-- the public, `none` for an officer without one) and outcome. Counted in memory on the hot path and added here every few seconds.
 -- No personal data and no credential ids: only counts.
 CREATE TABLE verification_counts (
     day       TEXT NOT NULL,

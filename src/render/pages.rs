@@ -24,9 +24,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         };
         let iso = crate::domain::rfc3339(t.unix_timestamp());
         let shown = format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute());
-        minijinja::Value::from_safe_string(format!(
-            "<time datetime=\"{iso}\" dir=\"ltr\">{shown}</time>"
-        ))
+        minijinja::Value::from_safe_string(format!("<time datetime=\"{iso}\">{shown}</time>"))
     });
     for (name, src) in [
         ("base.html", include_str!("../../templates/base.html")),

@@ -696,7 +696,7 @@ pub(crate) async fn full_record(
     tracing::info!(credential.id = %c.id, "full record viewed");
     app.metrics.verification(
         "officer",
-        auth.agency.as_ref().map_or("-", |a| a.as_str()),
+        auth.agency.as_ref().map_or("none", |a| a.as_str()),
         &c.status,
     );
     Ok(FullRecord {

@@ -157,7 +157,7 @@ pub async fn verify(
 fn counted(app: &App, v: Verification) -> Json<Verification> {
     let outcome = serde_json::to_value(v.outcome).unwrap_or_default();
     app.metrics
-        .verification("public", "-", outcome.as_str().unwrap_or("invalid"));
+        .verification("public", "public", outcome.as_str().unwrap_or("invalid"));
     Json(v)
 }
 
@@ -200,7 +200,7 @@ pub async fn live_record(
         },
         None => "not_found",
     };
-    app.metrics.verification("public", "-", outcome);
+    app.metrics.verification("public", "public", outcome);
     let base = app.config.public_base();
     let mut res = match (public, json) {
         (Some(p), true) => Json(p).into_response(),

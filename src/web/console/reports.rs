@@ -306,12 +306,15 @@ const COLOURS: [&str; 8] = [
 /// Text is escaped; the chart scales to its container and prints as vectors.
 pub fn bar_chart(rows: &[(String, Vec<i64>)], series: &[String], title: &str) -> String {
     let (w, h, left, bottom, top) = (760.0_f64, 260.0_f64, 44.0, 40.0, 16.0);
-    let max = rows
+    // Three grid steps of a whole number each, so every axis label is an integer.
+    let peak = rows
         .iter()
         .map(|(_, v)| v.iter().sum::<i64>())
         .max()
         .unwrap_or(0)
-        .max(1) as f64;
+        .max(1);
+    let step = (peak + 2) / 3;
+    let max = (step * 3) as f64;
     let n = rows.len().max(1) as f64;
     let slot = (w - left - 8.0) / n;
     let bar = (slot * 0.7).max(1.0);
@@ -319,20 +322,20 @@ pub fn bar_chart(rows: &[(String, Vec<i64>)], series: &[String], title: &str) ->
     let mut s = String::new();
     let _ = write!(
         s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {}\" role=\"img\" aria-label=\"{}\" direction=\"ltr\" font-family=\"DejaVu Sans, sans-serif\" font-size=\"11\">",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {}\" role=\"img\" aria-label=\"{}\" direction=\"ltr\" font-family=\"Noto Sans, DejaVu Sans, sans-serif\" font-size=\"14\">",
         h + 22.0 * ((series.len() as f64) / 4.0).ceil(),
         esc(title)
     );
     // Axis and three grid lines with their values.
     for i in 0..=3 {
-        let v = max * f64::from(i) / 3.0;
+        let v = step * i64::from(i);
         let y = top + plot_h - plot_h * f64::from(i) / 3.0;
         let _ = write!(
             s,
             "<line x1=\"{left}\" x2=\"{w}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ccc\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" fill=\"#333\">{}</text>",
             left - 4.0,
             y + 4.0,
-            v.round()
+            v
         );
     }
     let label_every = (rows.len() / 10).max(1);
@@ -364,7 +367,7 @@ pub fn bar_chart(rows: &[(String, Vec<i64>)], series: &[String], title: &str) ->
         }
     }
     for (j, name) in series.iter().enumerate() {
-        let x = left + (j % 4) as f64 * 180.0;
+        let x = left + (j % 4) as f64 * 175.0;
         let y = h - 8.0 + 22.0 * (j / 4) as f64;
         let _ = write!(
             s,
