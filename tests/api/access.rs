@@ -533,6 +533,29 @@ async fn console(t: TestApp) {
     assert!(en.text().contains(r#"<html lang="en" dir="ltr">"#));
     assert!(en.text().contains("Sign in"));
     assert_eq!(set_cookie(&en, "sanad_lang"), "en");
+    // Without `?lang=` or the cookie, the browser's Accept-Language decides.
+    let r = t
+        .send(
+            Request::get("/console/login")
+                .header(header::ACCEPT_LANGUAGE, "fr-FR, en-GB;q=0.8, ar;q=0.5")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert!(r.text().contains(r#"<html lang="en" dir="ltr">"#));
+    let r = t
+        .send(
+            Request::get("/console/login")
+                .header(header::ACCEPT_LANGUAGE, "en")
+                .header(header::COOKIE, "sanad_lang=ar")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert!(
+        r.text().contains(r#"<html lang="ar" dir="rtl">"#),
+        "the remembered choice wins"
+    );
     let login_csrf = hidden(&html, "csrf");
     let login_cookie = set_cookie(&page, "sanad_login_csrf");
     // The sign-in form without its CSRF cookie (a form from another tab or an old page)

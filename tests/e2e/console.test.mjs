@@ -379,6 +379,12 @@ describe('accessibility', { skip }, () => {
     const found = [];
     const login = await browser.newContext({ bypassCSP: true });
     const lp = await login.newPage();
+    // The officer's record shows the holder's photo beside the fields.
+    await lp.goto(`${S.url}/healthz`);
+    const put = await fetch(`${S.url}/api/v1/persons/${cred.person_id}/photo`, {
+      method: 'PUT', headers: { authorization: `Bearer ${S.token}`, 'content-type': 'image/png' }, body: await portrait(lp),
+    });
+    assert.equal(put.status, 204);
     await lp.goto(`${S.url}/console/login`);
     found.push(...(await axe(lp)).map((v) => `/console/login: ${v}`));
     await login.close();
@@ -391,7 +397,10 @@ describe('accessibility', { skip }, () => {
             found.push(...(await axe(page)).map((v) => `${user} ${p} ${lang}: ${v}`));
           }
         }
-        if (user === 'off') await shotsOf(page, 'officer');
+        if (user === 'off') {
+          assert.ok(await page.$eval('img.photo', (img) => img.complete && img.naturalWidth > 0), 'photo on the officer page');
+          await shotsOf(page, 'officer');
+        }
       } finally {
         await context.close();
       }
