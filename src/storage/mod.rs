@@ -9,10 +9,12 @@
 //! Storage knows nothing of HTTP or signing: it stores what the capabilities hand it.
 
 mod auth;
+mod holder;
 mod migrate;
 mod rows;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
+pub use holder::HolderLinkRow;
 pub use rows::{
     AgencyRow, ApiTokenRow, AuditRow, CredentialRow, KeyRow, NewCredential, PersonRow,
     StatusChange, StatusChangeRow,

@@ -5,6 +5,7 @@ mod audit_log;
 mod authz;
 mod callers;
 mod helpers;
+mod holder;
 mod photo;
 mod standards;
 
