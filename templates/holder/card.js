@@ -5,10 +5,12 @@
   const card = document.getElementById('card');
   const at = Number(card?.dataset.renderedAt || 0);
   const out = document.getElementById('refreshed');
+  const outEn = document.getElementById('refreshed-en');
   if (out && at) {
     const d = new Date(at * 1000);
-    out.textContent = d.toLocaleString('ar', { dateStyle: 'medium', timeStyle: 'short' })
-      + ' · ' + d.toLocaleString('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
+    const style = { dateStyle: 'medium', timeStyle: 'short' };
+    out.textContent = d.toLocaleString('ar', style);
+    if (outEn) outEn.textContent = d.toLocaleString('en-GB', style);
     out.dataset.at = String(at);
   }
   const offline = document.getElementById('offline');
