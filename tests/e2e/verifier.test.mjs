@@ -254,6 +254,19 @@ describe('verifier app, bundled decoder (no BarcodeDetector)', { skip }, () => {
       // Without the token, no offer.
       await page.goto(`${A.url}/v/${cred.id}`);
       assert.ok(await page.isHidden('#check-signature'));
+
+      // A certificate's page at 390 px: the document's particulars, and value columns wide
+      // enough that no word breaks letter by letter.
+      const doc = await A.issueDocument(Buffer.from('%PDF-1.4 a letter'), {
+        doc_type: 'social support eligibility letter', number: 'MOSD/2026/004211', title: 'Confirmation of eligibility for social support',
+      });
+      await page.goto(doc.qr_text);
+      for (const want of ['social support eligibility letter', 'MOSD/2026/004211', 'Confirmation of eligibility for social support', '2026-11-20']) {
+        assert.ok((await text(page, 'main')).includes(want), `the page shows ${want}`);
+      }
+      const widths = await page.evaluate(() => [...document.querySelectorAll('dd')].map((d) => d.getBoundingClientRect().width));
+      assert.ok(Math.min(...widths) >= 150, `value columns ${widths.join(', ')} px`);
+      await shot(page, 'live_page_document-phone');
     });
   });
 });
