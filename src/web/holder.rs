@@ -111,10 +111,7 @@ pub(super) async fn revoke_link(app: &App, actor: &Actor, id: &str) -> Result<()
     app.store
         .delete_holder_link(&c.id, &actor.id)
         .await
-        .map_err(|e| match e {
-            StoreError::NotFound => AppError::NotFound("holder link"),
-            e => e.into(),
-        })
+        .map_err(AppError::not_found("holder link"))
 }
 
 /// Create a holder link for a digital ID, replacing any earlier one. The URL is in the
