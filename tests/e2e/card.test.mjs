@@ -190,6 +190,7 @@ async function printAndCheck({ url, name, pageMm, qrPage, expectText }) {
     assert.ok(Math.abs(w - pageMm[0]) < 0.3 && Math.abs(h - pageMm[1]) < 0.3, `page ${w} × ${h} mm`);
     const fonts = (await run('pdffonts', [pdf])).stdout;
     assert.match(fonts, /Noto(Naskh|Sans)Arabic/, `an Arabic Noto font is embedded:\n${fonts}`);
+    console.log(`${name}: fonts ${[...new Set(fonts.split('\n').slice(2).map((l) => l.split(/\s+/)[0].replace(/^[A-Z]{6}\+/, '')).filter(Boolean))].join(', ')}`);
 
     const prefix = path.join(tmp, name);
     await run('pdftoppm', ['-r', '300', '-gray', '-png', pdf, prefix]);
