@@ -39,6 +39,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_desk.sql"),
         include_str!("../../migrations/postgres/0007_desk.sql"),
     ),
+    (
+        8,
+        "holder links",
+        include_str!("../../migrations/sqlite/0008_holder_links.sql"),
+        include_str!("../../migrations/postgres/0008_holder_links.sql"),
+    ),
 ];
 
 /// SQLite migrations that manage their own transaction (a table rebuild needs foreign keys

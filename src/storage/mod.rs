@@ -10,11 +10,13 @@
 
 mod auth;
 mod desk;
+mod holder;
 mod migrate;
 mod rows;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
 pub use desk::{Count, HistoryRow, PersonQuery};
+pub use holder::HolderLinkRow;
 pub use rows::{
     AgencyRow, ApiTokenRow, AuditRow, CredentialRow, KeyRow, NewCredential, PersonRow,
     StatusChange, StatusChangeRow,

@@ -112,8 +112,8 @@ struct Who {
 /// A signed-in console user. As an extractor it answers a redirect to the sign-in page
 /// when there is no valid session.
 pub struct Console {
-    p: Principal,
-    csrf: String,
+    pub(super) p: Principal,
+    pub(super) csrf: String,
     name: String,
     lang: Lang,
     set_lang: bool,
@@ -125,8 +125,50 @@ impl FromRequestParts<Arc<App>> for Console {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, Response> {
         let (lang, set_lang) = page_lang(parts);
+        Self::signed_in(app, &parts.headers, lang, set_lang, parts.uri.path()).await
+    }
+}
+
+impl Console {
+    /// The signed-in user of a request given by its headers (the language from the cookie
+    /// or `Accept-Language`), for handlers outside this module.
+    pub(super) async fn from(app: &App, headers: &HeaderMap) -> Result<Self, Response> {
+        let lang = cookie(headers, LANG_COOKIE)
+            .and_then(Lang::parse)
+            .or_else(|| {
+                headers
+                    .get(header::ACCEPT_LANGUAGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(Lang::from_accept_language)
+            })
+            .unwrap_or(Lang::Ar);
+        Self::signed_in(app, headers, lang, false, "").await
+    }
+
+    /// [`Console::from`] for a form post whose CSRF token must be the session's; a stale
+    /// token goes back to the console with a notice.
+    pub(super) async fn for_form(
+        app: &App,
+        headers: &HeaderMap,
+        csrf: &str,
+    ) -> Result<Self, Response> {
+        let c = Self::from(app, headers).await?;
+        if c.csrf_ok(csrf) {
+            Ok(c)
+        } else {
+            Err(c.stale("/console"))
+        }
+    }
+
+    async fn signed_in(
+        app: &App,
+        headers: &HeaderMap,
+        lang: Lang,
+        set_lang: bool,
+        path: &str,
+    ) -> Result<Self, Response> {
         let to_login = || Redirect::to("/console/login").into_response();
-        let secret = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_login)?;
+        let secret = cookie(headers, SESSION_COOKIE).ok_or_else(to_login)?;
         let p = match auth::session_principal(app, secret).await {
             Ok(p) => p,
             Err(AppError::Unauthorized) => return Err(to_login()),
@@ -148,7 +190,7 @@ impl FromRequestParts<Arc<App>> for Console {
             name,
             lang,
             set_lang,
-            path: parts.uri.path().to_owned(),
+            path: path.to_owned(),
         })
     }
 }
@@ -181,7 +223,7 @@ impl Console {
     }
 
     /// Render a console page with the user, the CSRF token and the language.
-    fn page(&self, app: &App, name: &str, mut extra: serde_json::Value) -> Response {
+    pub(super) fn page(&self, app: &App, name: &str, mut extra: serde_json::Value) -> Response {
         if let Some(m) = extra.as_object_mut() {
             m.insert("who".into(), serde_json::json!(self.who()));
             m.insert("csrf".into(), serde_json::json!(self.csrf));
@@ -194,7 +236,7 @@ impl Console {
                 }
             }
         }
-        let mut res = render(app, self.lang, name, extra);
+        let mut res = render_in(app, self.lang, name, extra);
         if self.set_lang {
             remember_lang(&mut res, self.lang);
         }
@@ -217,7 +259,13 @@ fn known_code(code: &str) -> bool {
     (code.starts_with("msg_") || code.starts_with("err_")) && Lang::Ar.table().contains_key(code)
 }
 
-fn render<S: Serialize>(app: &App, lang: Lang, name: &str, ctx: S) -> Response {
+/// Render a page without a signed-in user (print pages call this too): Arabic first, with
+/// both string tables as `ar` and `en` besides `t`.
+pub(super) fn render<S: Serialize>(app: &App, name: &str, ctx: S) -> Response {
+    render_in(app, Lang::Ar, name, ctx)
+}
+
+fn render_in<S: Serialize>(app: &App, lang: Lang, name: &str, ctx: S) -> Response {
     match pages::render_lang(name, app.config.public_base(), lang, ctx) {
         Ok(html) => Html(html).into_response(),
         Err(e) => {
@@ -274,7 +322,7 @@ pub fn error_page(app: &App, lang: Lang, e: AppError, back: &str) -> Response {
     }
     let field_key = field.map(|f| format!("field_{f}"));
     let field_key = field_key.filter(|k| Lang::Ar.table().contains_key(k));
-    let mut res = render(
+    let mut res = render_in(
         app,
         lang,
         "console_error.html",
@@ -366,9 +414,13 @@ fn pager<T>(rows: &mut Vec<T>, page: i64) -> serde_json::Value {
     serde_json::json!({"page": page, "prev": (page > 1).then_some(page - 1), "next": more.then_some(page + 1)})
 }
 
-async fn home(State(app): State<Arc<App>>, c: Console) -> Response {
+async fn home(
+    State(app): State<Arc<App>>,
+    c: Console,
+    super::extract::ApiQuery(q): super::extract::ApiQuery<Flash>,
+) -> Response {
     if c.p.scopes.contains(&Scope::Read) {
-        return registrar::dashboard(&app, &c).await;
+        return registrar::dashboard(&app, &c, q.msg).await;
     }
     let to = if c.p.scopes.contains(&Scope::Admin) {
         "/console/admin/users"
@@ -417,7 +469,7 @@ fn login_form(
     status: StatusCode,
 ) -> Response {
     let token = random_base32(24);
-    let mut res = render(
+    let mut res = render_in(
         app,
         lang,
         "console_login.html",

@@ -6,6 +6,7 @@ mod authz;
 mod callers;
 mod desk;
 mod helpers;
+mod holder;
 mod photo;
 mod standards;
 

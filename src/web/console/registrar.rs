@@ -124,7 +124,7 @@ pub(super) fn name_of(names: &HashMap<String, String>, id: &str) -> String {
     names.get(id).cloned().unwrap_or_else(|| id.to_owned())
 }
 
-pub(super) async fn dashboard(app: &App, c: &Console) -> Response {
+pub(super) async fn dashboard(app: &App, c: &Console, msg: Option<String>) -> Response {
     let Ok(actor) = c.p.require(Scope::Read) else {
         return Redirect::to("/console/officer").into_response();
     };
@@ -161,7 +161,7 @@ pub(super) async fn dashboard(app: &App, c: &Console) -> Response {
             c.page(
                 app,
                 "console_home.html",
-                serde_json::json!({"by_status": by_status, "recent": recent, "pending": pending}),
+                serde_json::json!({"by_status": by_status, "recent": recent, "pending": pending, "msg": msg}),
             )
         }
         Err(e) => c.fail(app, e, "/console"),
