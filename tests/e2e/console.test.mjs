@@ -366,11 +366,13 @@ describe('approver and admin consoles', { skip }, () => {
 describe('accessibility', { skip }, () => {
   test('axe-core finds no serious or critical violation on any console page', async () => {
     const cred = await S.issueId('سارة ناصر', 'Sara Nasser');
+    const doc = await S.issueDocument(Buffer.from('%PDF-1.4 axe'));
     const pages = {
       reg: ['/console', '/console/persons', `/console/persons/${cred.person_id}`, '/console/persons/new',
         `/console/persons/${cred.person_id}/edit`, '/console/documents/new', '/console/credentials',
         `/console/credentials/${cred.id}`, `/console/credentials/${cred.id}?do=suspend`, '/console/approvals',
-        '/console/reports', '/console/credentials/NOSUCH'],
+        '/console/reports', '/console/credentials/NOSUCH', `/console/credentials/${cred.id}/holder`,
+        `/console/credentials/${cred.id}/print/card`, `/console/credentials/${doc.id}/print/certificate`],
       appr: ['/console/approvals'],
       root: ['/console/admin/users', '/console/admin/tokens', '/console/admin/keys', '/console/admin/agencies',
         '/console/audit', '/console/reports'],
