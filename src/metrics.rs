@@ -33,10 +33,12 @@ type VerifyKey = (String, String, String);
 #[derive(Debug)]
 pub struct Metrics {
     started: Instant,
-    requests: Mutex<HashMap<(String, String, u16), Histogram>>,
+    /// By route, then by (method, status): looked up with borrowed strings, so counting a
+    /// request allocates only the first time a route is seen.
+    requests: Mutex<HashMap<String, Vec<((String, u16), Histogram)>>>,
     verifications: Mutex<BTreeMap<VerifyKey, u64>>,
-    /// Counted since the last flush, by UTC day.
-    pending: Mutex<HashMap<(String, VerifyKey), i64>>,
+    /// Counted since the last flush, by UTC day number (days since the epoch).
+    pending: Mutex<HashMap<(i64, VerifyKey), i64>>,
     issued: Mutex<BTreeMap<(String, String), u64>>,
     changes: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -65,18 +67,25 @@ fn esc(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-/// Today's UTC date, `YYYY-MM-DD`.
-pub fn today() -> String {
-    crate::render::pages::date(crate::storage::now())
-}
-
 impl Metrics {
     /// Count one answered request: `route` is the matched route pattern.
     pub fn request(&self, route: &str, method: &str, status: u16, secs: f64) {
         let mut g = lock(&self.requests);
-        let h = g
-            .entry((route.to_owned(), method.to_owned(), status))
-            .or_default();
+        if !g.contains_key(route) {
+            g.insert(route.to_owned(), Vec::new());
+        }
+        let Some(row) = g.get_mut(route) else { return };
+        let i = match row
+            .iter()
+            .position(|((m, s), _)| m == method && *s == status)
+        {
+            Some(i) => i,
+            None => {
+                row.push(((method.to_owned(), status), Histogram::default()));
+                row.len() - 1
+            }
+        };
+        let h = &mut row[i].1;
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
                 h.counts[i] += 1;
@@ -90,7 +99,9 @@ impl Metrics {
     pub fn verification(&self, channel: &str, verifier: &str, outcome: &str) {
         let key = (channel.to_owned(), verifier.to_owned(), outcome.to_owned());
         *lock(&self.verifications).entry(key.clone()).or_default() += 1;
-        *lock(&self.pending).entry((today(), key)).or_default() += 1;
+        *lock(&self.pending)
+            .entry((crate::storage::now() / 86_400, key))
+            .or_default() += 1;
     }
 
     /// Count one issuance.
@@ -120,7 +131,10 @@ impl Metrics {
         }
         let rows: Vec<_> = batch
             .iter()
-            .map(|((d, (c, v, o)), n)| (d.clone(), c.clone(), v.clone(), o.clone(), *n))
+            .map(|((d, (c, v, o)), n)| {
+                let day = crate::render::pages::date(d * 86_400);
+                (day, c.clone(), v.clone(), o.clone(), *n)
+            })
             .collect();
         if let Err(e) = store.add_verification_counts(&rows).await {
             let mut g = lock(&self.pending);
@@ -158,7 +172,13 @@ impl Metrics {
             "# HELP sanad_http_request_duration_seconds Answered HTTP requests by route, method and status."
         );
         let _ = writeln!(o, "# TYPE sanad_http_request_duration_seconds histogram");
-        let reqs: BTreeMap<_, _> = lock(&self.requests).clone().into_iter().collect();
+        let reqs: BTreeMap<(String, String, u16), Histogram> = lock(&self.requests)
+            .iter()
+            .flat_map(|(r, row)| {
+                row.iter()
+                    .map(move |((m, s), h)| ((r.clone(), m.clone(), *s), h.clone()))
+            })
+            .collect();
         for ((route, method, status), h) in reqs {
             let l = format!(
                 "route=\"{}\",method=\"{}\",status=\"{status}\"",

@@ -172,6 +172,21 @@ describe('registrar console', { skip }, () => {
       assert.ok(photoWidth > 0, 'the stored photo loads');
       await shotsOf(page, 'person');
 
+      // Edit the record: the form comes filled in; a photo that is not an image is refused
+      // with the form kept; then a change is saved.
+      await page.click(`a[href="${new URL(personUrl).pathname}/edit"]`);
+      assert.equal(await page.inputValue('#name_en'), 'Noura Abdullah Al-Shammari');
+      await page.fill('#programme', 'أسر السجناء — مرحلة ثانية');
+      await page.setInputFiles('#photo', { name: 'face.png', mimeType: 'image/png', buffer: Buffer.from('not a picture') });
+      await page.click('form[enctype] button');
+      await page.waitForSelector('.err');
+      assert.match(await page.textContent('.err'), /الصورة/);
+      assert.equal(await page.inputValue('#programme'), 'أسر السجناء — مرحلة ثانية', 'what was typed is kept');
+      await shot(page, 'person-edit-error-ar-1366');
+      await page.setInputFiles('#photo', []);
+      await Promise.all([page.waitForURL(/msg=msg_saved/), page.click('form[enctype] button')]);
+      assert.match(await page.textContent('dl.record'), /مرحلة ثانية/);
+
       // Issue a digital ID from the console.
       await Promise.all([page.waitForURL(/\/console\/credentials\/[^/?]+\?msg=msg_issued/), page.click('form[action$="/issue"] button')]);
       const idUrl = page.url().split('?')[0];

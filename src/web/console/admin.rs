@@ -178,7 +178,7 @@ async fn token_page(
         .into_iter()
         .map(|t| {
             serde_json::json!({"id": t.id, "agency": t.agency_code, "scopes": t.scopes.split(',').collect::<Vec<_>>(),
-                "label": t.label, "owner": name_of(&names, &format!("user:{}", t.owner.trim_start_matches("user:"))),
+                "label": t.label, "owner": name_of(&names, &t.owner),
                 "created_at": t.created_at, "last_used_at": t.last_used_at, "revoked_at": t.revoked_at})
         })
         .collect();

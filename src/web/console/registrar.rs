@@ -384,6 +384,7 @@ fn person_form_again(
     app: &App,
     c: &Console,
     action: &str,
+    id: Option<&str>,
     f: &PersonForm,
     e: AppError,
 ) -> Response {
@@ -394,26 +395,28 @@ fn person_form_again(
     if !matches!(e, AppError::Invalid(_)) {
         return c.fail(app, e, action);
     }
+    let mut person = serde_json::json!(&f.input);
+    person["id"] = serde_json::json!(id);
     let mut res = c.page(
         app,
         "console_person_form.html",
-        serde_json::json!({"person": &f.input, "action": action, "err": "err_invalid", "field": field}),
+        serde_json::json!({"person": person, "action": action, "err": "err_invalid", "field": field}),
     );
     *res.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     res
 }
 
-async fn store_photo(app: &App, actor: &Actor, id: &str, photo: Vec<u8>) -> Result<(), AppError> {
+/// The uploaded photo through the photo pipeline (decoded, uprighted, shrunk, re-encoded
+/// without metadata), off the async workers.
+async fn normalise_photo(photo: Option<Vec<u8>>) -> Result<Option<Vec<u8>>, AppError> {
+    let Some(photo) = photo else { return Ok(None) };
     if photo.len() > crate::render::photo::MAX_UPLOAD_BYTES {
         return Err(AppError::TooLarge);
     }
     let out = tokio::task::spawn_blocking(move || crate::render::photo::normalise(&photo))
         .await
         .map_err(|e| AppError::Internal(e.into()))??;
-    app.store
-        .set_person_photo(id, actor.agency.as_str(), &out, &actor.id)
-        .await?;
-    Ok(())
+    Ok(Some(out))
 }
 
 async fn create_person(
@@ -438,17 +441,13 @@ async fn create_person(
     }
     let p = match NewPerson::parse(f.input.clone()) {
         Ok(p) => p,
-        Err(e) => return person_form_again(&app, &c, back, &f, e.into()),
+        Err(e) => return person_form_again(&app, &c, back, None, &f, e.into()),
     };
     // The photo is checked before the record is written, so a bad photo leaves nothing.
-    if let Some(photo) = &f.photo {
-        let copy = photo.clone();
-        match tokio::task::spawn_blocking(move || crate::render::photo::normalise(&copy)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return person_form_again(&app, &c, back, &f, e.into()),
-            Err(e) => return c.fail(&app, AppError::Internal(e.into()), back),
-        }
-    }
+    let photo = match normalise_photo(f.photo.clone()).await {
+        Ok(p) => p,
+        Err(e) => return person_form_again(&app, &c, back, None, &f, e),
+    };
     let t = now();
     let row = PersonRow {
         id: PersonId::generate().to_string(),
@@ -463,8 +462,10 @@ async fn create_person(
     };
     let r = async {
         app.store.insert_person(&row, &actor.id).await?;
-        if let Some(photo) = f.photo {
-            store_photo(&app, &actor, &row.id, photo).await?;
+        if let Some(photo) = photo {
+            app.store
+                .set_person_photo(&row.id, actor.agency.as_str(), &photo, &actor.id)
+                .await?;
         }
         Ok("msg_saved")
     }
@@ -499,7 +500,11 @@ async fn save_person(
     }
     let p = match NewPerson::parse(f.input.clone()) {
         Ok(p) => p,
-        Err(e) => return person_form_again(&app, &c, &back, &f, e.into()),
+        Err(e) => return person_form_again(&app, &c, &back, Some(&old.id), &f, e.into()),
+    };
+    let photo = match normalise_photo(f.photo.clone()).await {
+        Ok(p) => p,
+        Err(e) => return person_form_again(&app, &c, &back, Some(&old.id), &f, e),
     };
     let row = PersonRow {
         name_ar: p.name_ar.as_str().to_owned(),
@@ -511,8 +516,10 @@ async fn save_person(
         ..old
     };
     let r = async {
-        if let Some(photo) = f.photo {
-            store_photo(&app, &actor, &row.id, photo).await?;
+        if let Some(photo) = photo {
+            app.store
+                .set_person_photo(&row.id, actor.agency.as_str(), &photo, &actor.id)
+                .await?;
         }
         app.store.update_person(&row, &actor.id).await?;
         Ok("msg_saved")
