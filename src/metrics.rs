@@ -29,13 +29,16 @@ struct Histogram {
 /// officer saw).
 type VerifyKey = (String, String, String);
 
+/// One route's histograms by (method, status).
+type RouteRow = Vec<((String, u16), Histogram)>;
+
 /// In-memory counters of one instance.
 #[derive(Debug)]
 pub struct Metrics {
     started: Instant,
     /// By route, then by (method, status): looked up with borrowed strings, so counting a
     /// request allocates only the first time a route is seen.
-    requests: Mutex<HashMap<String, Vec<((String, u16), Histogram)>>>,
+    requests: Mutex<HashMap<String, RouteRow>>,
     verifications: Mutex<BTreeMap<VerifyKey, u64>>,
     /// Counted since the last flush, by UTC day number (days since the epoch).
     pending: Mutex<HashMap<(i64, VerifyKey), i64>>,
