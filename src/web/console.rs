@@ -244,7 +244,7 @@ impl Console {
     }
 
     /// An error as a page.
-    fn fail(&self, app: &App, e: AppError, back: &str) -> Response {
+    pub(super) fn fail(&self, app: &App, e: AppError, back: &str) -> Response {
         let mut res = error_page(app, self.lang, e, back);
         if self.set_lang {
             remember_lang(&mut res, self.lang);

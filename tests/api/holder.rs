@@ -280,19 +280,23 @@ async fn console_printables(t: TestApp) {
         assert!(html.contains(want), "certificate lacks {want}");
     }
 
-    // The wrong form for the kind, another agency, no session.
-    t.send(cookie_get(
-        &format!("/console/credentials/{doc_id}/print/card"),
-        &cookie,
-    ))
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    t.send(cookie_get(
-        &format!("/console/credentials/{id}/print/card"),
-        &other,
-    ))
-    .await
-    .assert_problem(StatusCode::NOT_FOUND);
+    // The wrong form for the kind, another agency, no session: console error pages (HTML).
+    let r = t
+        .send(cookie_get(
+            &format!("/console/credentials/{doc_id}/print/card"),
+            &cookie,
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.content_type().starts_with("text/html"));
+    let r = t
+        .send(cookie_get(
+            &format!("/console/credentials/{id}/print/card"),
+            &other,
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.content_type().starts_with("text/html"));
     assert_eq!(
         t.get(&format!("/console/credentials/{id}/print/card"))
             .await
