@@ -244,11 +244,11 @@ impl Console {
     }
 
     /// An error as a page.
+    /// An error as a page, with the signed-in user's menu.
     pub(super) fn fail(&self, app: &App, e: AppError, back: &str) -> Response {
-        let mut res = error_page(app, self.lang, e, back);
-        if self.set_lang {
-            remember_lang(&mut res, self.lang);
-        }
+        let (status, ctx) = error_context(e, back);
+        let mut res = self.page(app, "console_error.html", ctx);
+        *res.status_mut() = status;
         res
     }
 }
@@ -316,20 +316,24 @@ fn error_code(e: &AppError) -> (StatusCode, &'static str, Option<&'static str>) 
 /// A console error as an HTML page in the reader's language, the other language beneath,
 /// and a link back. Internal errors are logged (once, here) and shown generically.
 pub fn error_page(app: &App, lang: Lang, e: AppError, back: &str) -> Response {
+    let (status, ctx) = error_context(e, back);
+    let mut res = render_in(app, lang, "console_error.html", ctx);
+    *res.status_mut() = status;
+    res
+}
+
+/// The status and template values of an error page; internal errors are logged here.
+fn error_context(e: AppError, back: &str) -> (StatusCode, serde_json::Value) {
     let (status, code, field) = error_code(&e);
     if let AppError::Internal(err) = &e {
         tracing::error!(error = %err, "console request failed");
     }
     let field_key = field.map(|f| format!("field_{f}"));
     let field_key = field_key.filter(|k| Lang::Ar.table().contains_key(k));
-    let mut res = render_in(
-        app,
-        lang,
-        "console_error.html",
+    (
+        status,
         serde_json::json!({"code": code, "field": field_key, "back": back, "status": status.as_u16()}),
-    );
-    *res.status_mut() = status;
-    res
+    )
 }
 
 /// The router's fallback: an HTML error page under `/console`, problem+json elsewhere.
