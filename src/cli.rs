@@ -478,6 +478,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen.clone();
     let app = App::build(config).await?;
     let _sync = app.spawn_sync(Duration::from_millis(500));
+    let _listen = crate::events::listen::spawn(&app);
+    let _deliver = crate::events::deliver::spawn(&app);
     let _purge = crate::auth::spawn_purge(app.store.clone(), Duration::from_secs(300));
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

@@ -33,6 +33,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_photo.sql"),
         include_str!("../../migrations/postgres/0004_photo.sql"),
     ),
+    (
+        9,
+        "events",
+        include_str!("../../migrations/sqlite/0009_events.sql"),
+        include_str!("../../migrations/postgres/0009_events.sql"),
+    ),
 ];
 
 #[derive(Debug)]
