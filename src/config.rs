@@ -80,6 +80,10 @@ pub struct EventsConfig {
     /// How often the delivery workers look for due work when nothing wakes them, in ms.
     #[arg(long, env = "SANAD_EVENTS_POLL_MS", default_value_t = 1000)]
     pub poll_ms: u64,
+    /// How often each instance re-reads the status feed and keys from the database, in ms
+    /// (on PostgreSQL a safety net: LISTEN/NOTIFY brings changes at once).
+    #[arg(long, env = "SANAD_SYNC_POLL_MS", default_value_t = 500)]
+    pub sync_poll_ms: u64,
     /// Seconds between heartbeats on `/api/v1/events/stream`.
     #[arg(long, env = "SANAD_SSE_HEARTBEAT_SECS", default_value_t = 15)]
     pub heartbeat_secs: u64,
@@ -126,6 +130,7 @@ impl Default for EventsConfig {
             backoff_max_ms: 3_600_000,
             retry_window_secs: 25 * 3600,
             poll_ms: 1000,
+            sync_poll_ms: 500,
             heartbeat_secs: 15,
             sms_gateway_url: None,
             sms_gateway_auth: None,

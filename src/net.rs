@@ -85,6 +85,28 @@ pub async fn post(
     timeout: Duration,
     max_body: usize,
 ) -> Result<(u16, Vec<u8>), NetError> {
+    exchange("POST", url, content_type, headers, body, timeout, max_body).await
+}
+
+/// GET `url` with extra `headers` (same limits as [`post`]).
+pub async fn get_with(
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+    max_body: usize,
+) -> Result<(u16, Vec<u8>), NetError> {
+    exchange("GET", url, "", headers, Vec::new(), timeout, max_body).await
+}
+
+async fn exchange(
+    method: &str,
+    url: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    timeout: Duration,
+    max_body: usize,
+) -> Result<(u16, Vec<u8>), NetError> {
     let err = |m: String| NetError {
         url: url.split('?').next().unwrap_or_default().to_owned(),
         message: m,
@@ -96,7 +118,10 @@ pub async fn post(
     }
     let client: Client<_, Full<axum::body::Bytes>> =
         Client::builder(TokioExecutor::new()).build_http();
-    let mut req = axum::http::Request::post(url).header("content-type", content_type);
+    let mut req = axum::http::Request::builder().method(method).uri(url);
+    if !content_type.is_empty() {
+        req = req.header("content-type", content_type);
+    }
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
