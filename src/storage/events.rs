@@ -778,7 +778,8 @@ impl Store {
         Ok(n)
     }
 
-    /// Lease due notifications (oldest first).
+    /// Lease due notifications (oldest first; one person's messages in order, so "issued"
+    /// never arrives after "suspended").
     pub async fn lease_notifications(
         &self,
         limit: i64,
@@ -787,8 +788,11 @@ impl Store {
         let now = now_ms();
         let sql = format!(
             "UPDATE notifications SET lease_until_ms = $1 WHERE id IN (\
-               SELECT id FROM notifications WHERE state = 'pending' AND next_attempt_ms <= $2 \
-               AND lease_until_ms <= $2 ORDER BY id LIMIT $3{}) \
+               SELECT n.id FROM notifications n WHERE n.state = 'pending' AND n.next_attempt_ms <= $2 \
+               AND n.lease_until_ms <= $2 \
+               AND NOT EXISTS (SELECT 1 FROM notifications m WHERE m.person_id = n.person_id \
+                   AND m.id < n.id AND m.state = 'pending') \
+               ORDER BY n.id LIMIT $3{}) \
              RETURNING id, event_id, person_id, template, attempts, first_attempt_ms",
             self.skip_locked()
         );
