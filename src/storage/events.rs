@@ -272,6 +272,17 @@ impl Store {
         rows.iter().map(EventRow::from_row).collect()
     }
 
+    /// Whether an API token is still live (long-lived streams re-check their caller).
+    pub async fn api_token_live(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 FROM api_tokens WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
     /// One event.
     pub async fn get_event(&self, id: i64) -> Result<EventRow, StoreError> {
         sqlx::query(AssertSqlSafe(format!(

@@ -28,6 +28,8 @@ use utoipa::ToSchema;
 pub const MAX_WATCHES: i64 = 100_000;
 /// Most webhook endpoints one agency may register.
 pub const MAX_WEBHOOKS: usize = 20;
+/// How often a stream re-checks that its token was not revoked.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(30);
 /// Longest webhook URL.
 pub const MAX_URL_LEN: usize = 2048;
 
@@ -115,6 +117,8 @@ pub async fn stream(
         cursor: i64,
         buf: VecDeque<EventOut>,
         changes: tokio::sync::watch::Receiver<u64>,
+        token: String,
+        checked: std::time::Instant,
     }
     let st = St {
         changes: app.store.subscribe_changes(),
@@ -122,6 +126,8 @@ pub async fn stream(
         agency: actor.agency.to_string(),
         cursor,
         buf: VecDeque::new(),
+        token: auth.subject.clone(),
+        checked: std::time::Instant::now(),
     };
     let poll = Duration::from_millis(app.config.events.poll_ms.max(10));
     let events = futures_util::stream::unfold(st, move |mut st| async move {
@@ -144,6 +150,13 @@ pub async fn stream(
                     st.buf.extend(rows.into_iter().map(EventOut::from));
                 }
                 Ok(_) => {
+                    // A revoked token's stream ends within TOKEN_RECHECK.
+                    if st.checked.elapsed() >= TOKEN_RECHECK {
+                        if !st.app.store.api_token_live(&st.token).await.unwrap_or(true) {
+                            return None;
+                        }
+                        st.checked = std::time::Instant::now();
+                    }
                     let _ = tokio::time::timeout(poll, st.changes.changed()).await;
                 }
                 Err(e) => {
