@@ -542,6 +542,9 @@ async fn webhook_through_failures(t: TestApp) {
         ids_per_event.values().any(|v| v.len() > 1),
         "some event was delivered twice"
     );
+    // A delivery has one meaning: presented as a credential token it does not verify.
+    let v = t.verify(json!({"token": seen[0].1})).await;
+    assert_ne!(v["outcome"], "valid", "{v}");
     // Order per credential, in order of first arrival.
     for cid in &cids {
         let order: Vec<i64> = first_seen
