@@ -749,3 +749,57 @@ async fn webhook_input_is_checked() {
         r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+/// The event is part of its change's transaction: a re-issue whose second half fails (the
+/// old credential's status moved meanwhile) leaves neither the new credential nor its
+/// `credential.issued` event behind.
+async fn event_rolls_back_with_its_change(t: TestApp) {
+    let c = t.issue_id("رولباك").await;
+    let old = t
+        .app
+        .store
+        .get_credential(c["id"].as_str().expect("id"))
+        .await
+        .expect("row");
+    let before = t.app.store.last_event_id().await.expect("last");
+    let new = sanad::storage::NewCredential {
+        id: "ROLLBACK0000TEST".to_lowercase(),
+        agency_code: old.agency_code.clone(),
+        kind: old.kind.clone(),
+        person_id: old.person_id.clone(),
+        kid: old.kid.clone(),
+        supersedes: Some(old.id.clone()),
+        issued_at: sanad::storage::now(),
+        name_printed: old.name_printed.clone(),
+        status_list: old.status_list,
+        status_index: old.status_index + 1,
+        token: "x".into(),
+        subject_json: "{}".into(),
+        doc_sha256: None,
+        doc_file: None,
+        doc_media_type: None,
+        created_by: "test".into(),
+    };
+    let stale = sanad::storage::StatusChange {
+        credential_id: old.id.clone(),
+        from_status: Some("suspended".into()), // it is active: the conditional update fails
+        to_status: "superseded".into(),
+        reason_code: Some("data_changed".into()),
+        reason_text: None,
+        superseded_by: Some(new.id.clone()),
+        actor: "test".into(),
+        at: sanad::storage::now(),
+    };
+    let r = t.app.store.insert_credential(&new, Some(&stale)).await;
+    assert!(
+        matches!(&r, Err(sanad::storage::StoreError::Conflict(m)) if m.contains("status changed meanwhile")),
+        "the second half failed: {r:?}"
+    );
+    assert_eq!(t.app.store.last_event_id().await.expect("last"), before);
+    assert!(t.app.store.get_credential(&new.id).await.is_err());
+}
+
+both_dbs!(
+    event_rolls_back_with_its_change_both,
+    event_rolls_back_with_its_change
+);
