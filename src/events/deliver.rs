@@ -46,8 +46,12 @@ pub fn spawn(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
 
 /// One round: fan out, deliver what is due, notify. Returns whether there may be more.
 pub async fn round(app: &Arc<App>) -> anyhow::Result<bool> {
+    // Fan out only when there is something new: an idle round writes nothing.
+    let last = app.store.last_event_id().await?;
     for w in app.store.list_webhooks(None).await? {
-        app.store.fan_out(&w, FAN_OUT_BATCH).await?;
+        if w.cursor < last {
+            app.store.fan_out(&w, FAN_OUT_BATCH).await?;
+        }
     }
     let lease_ms = app.config.events.webhook_timeout_ms as i64 + 5_000;
     let due = app.store.lease_deliveries(LEASE_BATCH, lease_ms).await?;
@@ -60,7 +64,7 @@ pub async fn round(app: &Arc<App>) -> anyhow::Result<bool> {
         }
         app.store.record_delivery(&d, &a).await?;
     }
-    busy |= crate::events::notify::round(app).await?;
+    busy |= crate::events::notify::round(app, last).await?;
     Ok(busy)
 }
 

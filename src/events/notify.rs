@@ -205,11 +205,13 @@ pub fn message_text(template: &str, language: &str, credential_id: &str, agency:
         .replace("{agency}", agency)
 }
 
-/// One round of notifications: fan out new events, send what is due. Returns whether a
+/// One round of notifications: fan out events up to `last_event`, send what is due. Returns whether a
 /// full batch was leased (there may be more).
-pub async fn round(app: &Arc<App>) -> anyhow::Result<bool> {
+pub async fn round(app: &Arc<App>, last_event: i64) -> anyhow::Result<bool> {
     const BATCH: i64 = 32;
-    app.store.fan_out_notifications(500).await?;
+    if app.store.notification_cursor().await? < last_event {
+        app.store.fan_out_notifications(500).await?;
+    }
     let cfg = &app.config.events;
     let due = app
         .store

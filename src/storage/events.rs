@@ -507,11 +507,22 @@ impl Store {
             Some(r) => r.try_get(0)?,
             None => return Ok(0),
         };
+        // Every id up to `top` is settled (ids are handed out in commit order), so when the
+        // page is not full the cursor moves to `top` even past events this endpoint may not
+        // hear: an idle endpoint is not re-scanned every round.
+        let top: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        if top <= cursor {
+            return Ok(0);
+        }
         let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {EV_COLS} FROM events WHERE id > $1 AND {VISIBLE_TO} ORDER BY id LIMIT $3"
+            "SELECT {EV_COLS} FROM events WHERE id > $1 AND {VISIBLE_TO} AND id <= $3 ORDER BY id LIMIT $4"
         )))
         .bind(cursor)
         .bind(&w.agency_code)
+        .bind(top)
         .bind(batch)
         .fetch_all(&mut *tx)
         .await?;
@@ -519,8 +530,9 @@ impl Store {
             .iter()
             .map(EventRow::from_row)
             .collect::<Result<_, _>>()?;
-        let Some(last) = events.last().map(|e| e.id) else {
-            return Ok(0);
+        let last = match events.last() {
+            Some(e) if events.len() as i64 == batch => e.id,
+            _ => top,
         };
         let now = now_ms();
         let mut n = 0;
@@ -787,6 +799,14 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(n)
+    }
+
+    /// The last event the notifier has fanned out.
+    pub async fn notification_cursor(&self) -> Result<i64, StoreError> {
+        let r = sqlx::query("SELECT last_id FROM event_cursors WHERE name = 'notifications'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(r.try_get(0)?)
     }
 
     /// Lease due notifications (oldest first; one person's messages in order, so "issued"
