@@ -76,7 +76,7 @@ pub async fn get_ok(url: &str) -> Result<Vec<u8>, NetError> {
 /// POST `body` to `url` with extra `headers`, for webhook deliveries and the SMS gateway.
 /// Redirects are never followed (a 3xx is returned as is, and callers treat it as a
 /// failure), the whole exchange is bounded by `timeout`, and at most `max_body` bytes of the
-/// answer are read.
+/// answer are read (the rest is dropped unread).
 pub async fn post(
     url: &str,
     content_type: &str,
@@ -134,12 +134,21 @@ async fn exchange(
             .await
             .map_err(|e| err(format!("request failed: {e}")))?;
         let status = res.status().as_u16();
-        let bytes = Limited::new(res.into_body(), max_body)
-            .collect()
-            .await
-            .map_err(|e| err(format!("reading the answer: {e}")))?
-            .to_bytes();
-        Ok((status, bytes.to_vec()))
+        // Read at most `max_body` bytes and drop the rest: the status is the answer, and an
+        // oversized body must neither exhaust memory nor turn a success into a retry.
+        let mut body = res.into_body();
+        let mut out = Vec::new();
+        while out.len() < max_body {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            let frame = frame.map_err(|e| err(format!("reading the answer: {e}")))?;
+            if let Ok(d) = frame.into_data() {
+                let room = max_body - out.len();
+                out.extend_from_slice(&d[..d.len().min(room)]);
+            }
+        }
+        Ok((status, out))
     };
     tokio::time::timeout(timeout, exchange)
         .await

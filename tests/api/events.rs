@@ -8,6 +8,7 @@ use crate::callers::{Caller, with_second_agency};
 use crate::helpers::{self, TestApp};
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use axum::response::IntoResponse as _;
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -378,20 +379,29 @@ async fn start_receiver(script: Vec<&'static str>, sleep: Duration) -> (String, 
                 match step {
                     "fail" => {
                         state.lock().expect("lock").seen.push((id, body, false));
-                        StatusCode::INTERNAL_SERVER_ERROR
+                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
                     }
                     "sleep" => {
                         state.lock().expect("lock").seen.push((id, body, false));
                         tokio::time::sleep(sleep).await;
-                        StatusCode::OK
+                        StatusCode::OK.into_response()
                     }
                     "redirect" => {
                         state.lock().expect("lock").seen.push((id, body, false));
-                        StatusCode::TEMPORARY_REDIRECT
+                        (
+                            StatusCode::TEMPORARY_REDIRECT,
+                            [(header::LOCATION, "http://elsewhere.example/hook")],
+                        )
+                            .into_response()
+                    }
+                    "big" => {
+                        // A success with a 4 MB answer: read only in part, still a success.
+                        state.lock().expect("lock").seen.push((id, body, true));
+                        (StatusCode::OK, vec![b'x'; 4 << 20]).into_response()
                     }
                     _ => {
                         state.lock().expect("lock").seen.push((id, body, true));
-                        StatusCode::NO_CONTENT
+                        StatusCode::NO_CONTENT.into_response()
                     }
                 }
             }
@@ -450,7 +460,7 @@ fn verify_delivery(jws: &str, jwks: &Value) -> Value {
 /// repeats carry the same event id, order per credential holds, signatures verify.
 async fn webhook_through_failures(t: TestApp) {
     let (url, rx) = start_receiver(
-        vec!["fail", "fail", "redirect", "sleep", "fail", "sleep"],
+        vec!["fail", "fail", "redirect", "sleep", "big", "fail", "sleep"],
         Duration::from_millis(900),
     )
     .await;
@@ -541,6 +551,12 @@ async fn webhook_through_failures(t: TestApp) {
     assert!(
         ids_per_event.values().any(|v| v.len() > 1),
         "some event was delivered twice"
+    );
+    // The success with an oversized answer (5th request) counted: that event never came again.
+    let big = seen[4].0;
+    assert!(
+        seen[5..].iter().all(|s| s.0 != big),
+        "a 2xx with a 4 MB answer was retried"
     );
     // A delivery has one meaning: presented as a credential token it does not verify.
     let v = t.verify(json!({"token": seen[0].1})).await;
