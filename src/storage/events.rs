@@ -448,7 +448,7 @@ impl Store {
         .unwrap_or(Err(StoreError::NotFound))
     }
 
-    /// An agency's endpoints (or all, with `None`).
+    /// An agency's endpoints, or, with `None`, every active one (for the delivery worker).
     pub async fn list_webhooks(&self, agency: Option<&str>) -> Result<Vec<WebhookRow>, StoreError> {
         let rows =
             match agency {

@@ -68,7 +68,17 @@ pub struct Store {
     /// Bumped after every local commit that wrote an event, and by the PostgreSQL listener
     /// for other instances' commits: wakes event streams and the delivery workers.
     changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
-    url: String,
+    url: DbUrl,
+}
+
+/// The database URL, which may hold a password: `Debug` never prints it.
+#[derive(Clone)]
+struct DbUrl(String);
+
+impl std::fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbUrl(…)")
+    }
 }
 
 /// Current time in seconds since the Unix epoch.
@@ -118,7 +128,7 @@ impl Store {
             pool,
             engine,
             changes: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
-            url: url.to_owned(),
+            url: DbUrl(url.to_owned()),
         };
         migrate::run(&store.pool, engine).await?;
         Ok(store)
@@ -131,7 +141,7 @@ impl Store {
 
     /// The database URL (the PostgreSQL listener opens its own connection with it).
     pub fn url(&self) -> &str {
-        &self.url
+        &self.url.0
     }
 
     /// A receiver that changes whenever events may have been written (here or, on
