@@ -10,11 +10,13 @@
 
 mod auth;
 mod events;
+mod holder;
 mod migrate;
 mod rows;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
 pub use events::{Attempt, DeliveryRow, EventRow, NewEvent, NotificationRow, WebhookRow, now_ms};
+pub use holder::HolderLinkRow;
 pub use rows::{
     AgencyRow, ApiTokenRow, AuditRow, CredentialRow, KeyRow, NewCredential, PersonRow,
     StatusChange, StatusChangeRow,
@@ -1013,9 +1015,10 @@ async fn change_status_in(
     .fetch_one(&mut **tx)
     .await?;
     feed_insert(tx, ch, slot.try_get(0)?, slot.try_get(1)?).await?;
-    let event_type = match (ch.from_status.as_deref(), ch.to_status.as_str()) {
-        (_, "active") => "credential.reinstated".to_owned(),
-        (_, to) => format!("credential.{to}"),
+    // Back to active can only be a reinstatement (issuance writes its own event).
+    let event_type = match ch.to_status.as_str() {
+        "active" => "credential.reinstated".to_owned(),
+        to => format!("credential.{to}"),
     };
     events::event_insert(
         tx,

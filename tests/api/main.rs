@@ -6,6 +6,7 @@ mod authz;
 mod callers;
 mod events;
 mod helpers;
+mod holder;
 mod photo;
 mod standards;
 
