@@ -347,3 +347,47 @@ async fn log_sink_logs_no_personal_data() {
     }
     assert!(!logs.contains("795550011"));
 }
+
+/// A gateway that never answers well: the message is retried, then given up (`failed`)
+/// once the retry window has passed — and still nothing personal in the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_gateway_is_retried_then_given_up() {
+    let logs = capture();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let dir = helpers::temp_dir();
+    let url = helpers::database_url(helpers::Db::Sqlite, &dir)
+        .await
+        .expect("url");
+    let mut config = sanad::config::Config::for_tests(url, dir.join("keys"));
+    config.events.backoff_base_ms = 20;
+    config.events.backoff_max_ms = 50;
+    config.events.retry_window_secs = 1;
+    config.events.sms_gateway_url = Some(format!("http://127.0.0.1:{port}/sms"));
+    let t = helpers::spawn_with(config, dir).await.expect("app");
+    let pid = person(
+        &t,
+        NAME_AR,
+        "7000000010",
+        Some(json!({"phone": "+962794440099", "language": "ar"})),
+    )
+    .await;
+    issue(&t, &pid).await;
+    let start = Instant::now();
+    let states = loop {
+        sanad::events::deliver::round(&t.app).await.expect("round");
+        let states = t.app.store.notification_states().await.expect("states");
+        if states.iter().any(|s| s.1 == "failed") {
+            break states;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{states:?}");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    };
+    assert_eq!(states.len(), 1);
+    assert!(states[0].2 > 2, "retried before giving up: {states:?}");
+    let logs = String::from_utf8_lossy(&logs.0.lock().expect("lock")).into_owned();
+    assert!(!logs.contains("794440099"));
+}
