@@ -36,6 +36,8 @@ pub struct App {
     pub batch: crate::keys::batch::BatchVerifier,
     /// Operators' counters (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
+    /// Where holder notifications go (SMS gateway or the log sink).
+    pub notifier: Arc<dyn crate::events::notify::Notifier>,
     published: Mutex<HashMap<(u32, &'static str), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
@@ -80,6 +82,7 @@ impl App {
         }
         let status = StatusRegistry::load(&store).await?;
         let app = Arc::new(Self {
+            notifier: crate::events::notify::from_config(&config.events),
             config,
             store,
             keys,
@@ -243,7 +246,7 @@ impl App {
 }
 
 /// The scopes an API token can carry.
-pub const SCOPES: &[&str] = &["issue", "revoke", "read", "metrics"];
+pub const SCOPES: &[&str] = &["issue", "revoke", "read", "events", "metrics"];
 
 /// Create an API token for `agency` with `scopes`, owned by the command line; returns the
 /// secret (shown once).

@@ -86,6 +86,9 @@ pub enum Scope {
     Admin,
     /// Read the operators' figures at `GET /metrics` (API tokens only).
     Metrics,
+    /// Hear events (pull, stream, webhooks, watches) of the agency's own credentials and of
+    /// those it watches or was granted (API tokens only).
+    Events,
 }
 
 impl Scope {
@@ -99,6 +102,7 @@ impl Scope {
             Self::OfficerView => "officer_view",
             Self::Admin => "admin",
             Self::Metrics => "metrics",
+            Self::Events => "events",
         }
     }
 
@@ -109,6 +113,7 @@ impl Scope {
             "issue" => Some(Self::Issue),
             "revoke" => Some(Self::Revoke),
             "metrics" => Some(Self::Metrics),
+            "events" => Some(Self::Events),
             _ => None,
         }
     }
@@ -116,7 +121,7 @@ impl Scope {
     fn agency_bound(self) -> bool {
         matches!(
             self,
-            Self::Read | Self::Issue | Self::Revoke | Self::Approve
+            Self::Read | Self::Issue | Self::Revoke | Self::Approve | Self::Events
         )
     }
 }

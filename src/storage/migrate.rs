@@ -45,6 +45,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_holder_links.sql"),
         include_str!("../../migrations/postgres/0008_holder_links.sql"),
     ),
+    (
+        9,
+        "events",
+        include_str!("../../migrations/sqlite/0009_events.sql"),
+        include_str!("../../migrations/postgres/0009_events.sql"),
+    ),
 ];
 
 /// SQLite migrations that manage their own transaction (a table rebuild needs foreign keys
