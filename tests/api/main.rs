@@ -4,6 +4,7 @@ mod access;
 mod audit_log;
 mod authz;
 mod callers;
+mod desk;
 mod events;
 mod helpers;
 mod holder;
