@@ -34,10 +34,10 @@ pub struct App {
     pub verified: crate::verification::cache::VerifiedTokens,
     /// Micro-batched Ed25519 verification for scans.
     pub batch: crate::keys::batch::BatchVerifier,
-    /// Operators' counters (`GET /metrics`).
-    pub metrics: crate::metrics::Metrics,
     /// Where holder notifications go (SMS gateway or the log sink).
     pub notifier: Arc<dyn crate::events::notify::Notifier>,
+    /// Operators' counters (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
     published: Mutex<HashMap<(u32, &'static str), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,

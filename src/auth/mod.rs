@@ -84,11 +84,11 @@ pub enum Scope {
     OfficerView,
     /// Users, tokens, agency settings, audit log.
     Admin,
-    /// Read the operators' figures at `GET /metrics` (API tokens only).
-    Metrics,
     /// Hear events (pull, stream, webhooks, watches) of the agency's own credentials and of
     /// those it watches or was granted (API tokens only).
     Events,
+    /// Read the operators' figures at `GET /metrics` (API tokens only).
+    Metrics,
 }
 
 impl Scope {
@@ -101,8 +101,8 @@ impl Scope {
             Self::Approve => "approve",
             Self::OfficerView => "officer_view",
             Self::Admin => "admin",
-            Self::Metrics => "metrics",
             Self::Events => "events",
+            Self::Metrics => "metrics",
         }
     }
 
@@ -112,8 +112,8 @@ impl Scope {
             "read" => Some(Self::Read),
             "issue" => Some(Self::Issue),
             "revoke" => Some(Self::Revoke),
-            "metrics" => Some(Self::Metrics),
             "events" => Some(Self::Events),
+            "metrics" => Some(Self::Metrics),
             _ => None,
         }
     }
