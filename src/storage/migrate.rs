@@ -39,6 +39,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_holder_links.sql"),
         include_str!("../../migrations/postgres/0008_holder_links.sql"),
     ),
+    (
+        11,
+        "bulk",
+        include_str!("../../migrations/sqlite/0011_bulk.sql"),
+        include_str!("../../migrations/postgres/0011_bulk.sql"),
+    ),
 ];
 
 #[derive(Debug)]

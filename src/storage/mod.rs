@@ -9,11 +9,13 @@
 //! Storage knows nothing of HTTP or signing: it stores what the capabilities hand it.
 
 mod auth;
+mod bulk;
 mod holder;
 mod migrate;
 mod rows;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
+pub use bulk::{BulkChunk, BulkCredential, BulkJobRow, BulkResultRow};
 pub use holder::HolderLinkRow;
 pub use rows::{
     AgencyRow, ApiTokenRow, AuditRow, CredentialRow, KeyRow, NewCredential, PersonRow,
