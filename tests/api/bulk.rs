@@ -285,3 +285,119 @@ async fn import_killed_half_way_sqlite() {
 async fn import_killed_half_way_postgres() {
     crash_test(helpers::Db::Postgres).await;
 }
+
+async fn get(t: &TestApp, path: &str) -> helpers::Res {
+    t.call(Method::GET, path, Some(&t.token), None).await
+}
+
+async fn wait_job(t: &TestApp, id: &str) -> Value {
+    for _ in 0..600 {
+        let j = get(t, &format!("/api/v1/credentials/bulk/{id}")).await;
+        assert_eq!(j.status, StatusCode::OK, "{}", j.text());
+        let v = j.json();
+        if v["state"] != "running" {
+            return v;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("bulk job {id} did not finish");
+}
+
+both_dbs!(bulk_api_job, |t: TestApp| async move {
+    let csv = "request_key,name_ar,name_en,date_of_birth,national_id,programme\n\
+               =cmd|' /C calc'!A0,علي,Ali,1990-01-02,1234567,family\n\
+               a1,علي,Ali,1990-01-02,1234567,family\n\
+               a2,علي,@SUM(A1),1990-01-02,1234567,family\n\
+               a3,علي,Ali,1990-01-02,12,family\n";
+    let post = || {
+        t.call_bytes(
+            Method::POST,
+            "/api/v1/credentials/bulk",
+            "text/csv",
+            csv.as_bytes().to_vec(),
+        )
+    };
+    let r = post().await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let id = r.json()["id"].as_str().expect("id").to_owned();
+    let j = wait_job(&t, &id).await;
+    assert_eq!(j["state"], "done", "{j}");
+    assert_eq!(
+        (
+            j["rows_total"].as_i64(),
+            j["issued"].as_i64(),
+            j["failed"].as_i64()
+        ),
+        (Some(4), Some(1), Some(3)),
+        "{j}"
+    );
+    let errors = j["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 3);
+    assert_eq!(errors[0]["row"], 1);
+    assert!(
+        errors[0]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("request_key")
+    );
+    assert!(
+        errors[1]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("formula")
+    );
+    // The result file: every row; a formula-leading cell is escaped.
+    let res = get(&t, &format!("/api/v1/credentials/bulk/{id}/result")).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.content_type().starts_with("text/csv"));
+    let text = res.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "row,request_key,credential_id,outcome,error");
+    assert_eq!(lines.len(), 5, "{text}");
+    assert!(
+        lines[2].starts_with("2,a1,") && lines[2].contains(",issued,"),
+        "{text}"
+    );
+    assert!(!text.contains("\n1,="), "formula cell not escaped: {text}");
+    let nd = get(
+        &t,
+        &format!("/api/v1/credentials/bulk/{id}/result?format=ndjson"),
+    )
+    .await;
+    let first: Value =
+        serde_json::from_str(nd.text().lines().nth(1).expect("row 2")).expect("json");
+    assert_eq!(first["outcome"], "issued");
+    let cid = first["credential_id"].as_str().expect("cid").to_owned();
+    // Posted again: nothing issued twice, the same credential reported.
+    let r2 = post().await;
+    let id2 = r2.json()["id"].as_str().expect("id").to_owned();
+    let j2 = wait_job(&t, &id2).await;
+    assert_eq!(
+        (j2["issued"].as_i64(), j2["skipped"].as_i64()),
+        (Some(0), Some(1)),
+        "{j2}"
+    );
+    let nd2 = get(
+        &t,
+        &format!("/api/v1/credentials/bulk/{id2}/result?format=ndjson"),
+    )
+    .await;
+    assert!(nd2.text().contains(&cid));
+    // Not a format: 415; an unknown job: 404.
+    let bad = t
+        .call_bytes(
+            Method::POST,
+            "/api/v1/credentials/bulk",
+            "application/pdf",
+            b"x".to_vec(),
+        )
+        .await;
+    bad.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    get(&t, "/api/v1/credentials/bulk/jnope")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND);
+    let (ok, text) = sanad::cli::audit_verify(&t.app.store)
+        .await
+        .expect("verify");
+    assert!(ok, "{text}");
+});
