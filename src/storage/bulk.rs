@@ -8,9 +8,12 @@ use super::{
 use crate::audit::bulk::{BULK_ACTION, BatchItem, items_hash};
 use sqlx::{AssertSqlSafe, Row as _};
 
-/// Rows per multi-row INSERT statement: well under SQLite's 32,766 and PostgreSQL's 65,535
-/// bound parameters for the widest table here (17 columns).
-const ROWS_PER_STATEMENT: usize = 500;
+/// Rows per multi-row INSERT statement. Binding grows faster than linearly with the number
+/// of parameters in one statement through sqlx's Any driver (measured in a debug build on
+/// SQLite, 3,000 rows: 500 rows a statement 374 rows/s, 100: 1,694, 60: 1,795, 30: 2,889;
+/// PostgreSQL 500: 1,122, 30: 1,562), so statements stay small; the transaction per chunk is
+/// what saves the commits.
+const ROWS_PER_STATEMENT: usize = 32;
 
 /// A credential to insert in bulk, with its caller's request key.
 #[derive(Clone)]
