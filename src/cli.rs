@@ -285,6 +285,7 @@ async fn import_cmd(
         ),
         chunk_rows: chunk,
         start_seq,
+        skip_rows: 0,
     };
     let mut out = match &result {
         Some(p) => Some((
@@ -650,6 +651,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let _sync = app.spawn_sync(Duration::from_millis(500));
     let _purge = crate::auth::spawn_purge(app.store.clone(), Duration::from_secs(300));
+    crate::web::bulk::resume_jobs(&app).await?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

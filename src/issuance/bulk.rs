@@ -367,6 +367,8 @@ pub struct Options {
     /// The audit head when the run started: a key issued by a later batch was issued by
     /// this run, so seeing it again means the file holds it twice.
     pub start_seq: i64,
+    /// Rows already done by an earlier run of the same job (resuming): skipped unread.
+    pub skip_rows: i64,
 }
 
 /// Issue a whole file. `on_chunk` sees each chunk's results (progress, result files).
@@ -382,7 +384,11 @@ pub async fn run<R: Read + Send + 'static>(
     let mut rx = spawn_reader(input, format, opts.chunk_rows.max(1));
     let mut sum = Summary::default();
     while let Some(chunk) = rx.recv().await {
-        let rows = chunk.map_err(AppError::BadRequest)?;
+        let mut rows = chunk.map_err(AppError::BadRequest)?;
+        rows.retain(|(n, _)| *n > opts.skip_rows);
+        if rows.is_empty() {
+            continue;
+        }
         let results = issue_chunk(app, opts, rows).await?;
         for r in &results {
             sum.rows += 1;

@@ -322,6 +322,26 @@ impl Store {
         })
     }
 
+    /// Jobs still `running`, each with the last row whose result was stored.
+    pub async fn running_bulk_jobs(&self) -> Result<Vec<(BulkJobRow, i64)>, StoreError> {
+        let ids =
+            sqlx::query("SELECT id FROM bulk_jobs WHERE state = 'running' ORDER BY created_at")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out = Vec::new();
+        for r in ids {
+            let id: String = r.try_get(0)?;
+            let last: i64 =
+                sqlx::query("SELECT COALESCE(MAX(row_no), 0) FROM bulk_results WHERE job_id = $1")
+                    .bind(&id)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
+            out.push((self.get_bulk_job(&id).await?, last));
+        }
+        Ok(out)
+    }
+
     /// A job's results after row `after`, in row order (`only_failed` for the error list).
     pub async fn bulk_results(
         &self,

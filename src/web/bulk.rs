@@ -108,11 +108,12 @@ pub async fn start(
             )
         })?;
     let id = format!("j{}", random_base32(15));
-    let dir = app.config.data_dir.join("bulk-uploads");
-    tokio::fs::create_dir_all(&dir)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let path = dir.join(format!("{id}.{}", format.as_str()));
+    let path = upload_path(&app, &id, format);
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
     if let Err(e) = save_body(body, &path).await {
         let _ = tokio::fs::remove_file(&path).await;
         return Err(e);
@@ -134,17 +135,39 @@ pub async fn start(
         finished_at: None,
     };
     app.store.create_bulk_job(&job).await?;
+    // The stored job has the audit head as its start.
+    let job = app.store.get_bulk_job(&id).await?;
+    spawn_job(Arc::clone(&app), job, actor, path, 0);
+    let out = job_out(&app, app.store.get_bulk_job(&id).await?).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/api/v1/credentials/bulk/{id}"))],
+        Json(out),
+    )
+        .into_response())
+}
+
+fn spawn_job(
+    app: Arc<App>,
+    job: BulkJobRow,
+    actor: crate::issuance::Actor,
+    path: std::path::PathBuf,
+    skip_rows: i64,
+) {
+    let Some(format) = Format::parse(&job.format) else {
+        return;
+    };
     let opts = bulk::Options {
         actor,
-        job_id: Some(id.clone()),
-        subject: id.clone(),
+        job_id: Some(job.id.clone()),
+        subject: job.id.clone(),
         chunk_rows: bulk::DEFAULT_CHUNK,
-        start_seq,
+        start_seq: job.start_seq,
+        skip_rows,
     };
-    let bg = Arc::clone(&app);
     tokio::spawn(async move {
         let r = match std::fs::File::open(&path) {
-            Ok(f) => bulk::run(&bg, f, format, &opts, |_| {}).await.map(drop),
+            Ok(f) => bulk::run(&app, f, format, &opts, |_| {}).await.map(drop),
             Err(e) => Err(AppError::Internal(e.into())),
         };
         let error = r.err().map(|e| match e {
@@ -154,7 +177,7 @@ pub async fn start(
             }
             e => e.to_string(),
         });
-        if let Err(e) = bg
+        if let Err(e) = app
             .store
             .finish_bulk_job(&opts.subject, error.as_deref(), &opts.actor.id)
             .await
@@ -163,13 +186,45 @@ pub async fn start(
         }
         let _ = tokio::fs::remove_file(&path).await;
     });
-    let out = job_out(&app, app.store.get_bulk_job(&id).await?).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, format!("/api/v1/credentials/bulk/{id}"))],
-        Json(out),
-    )
-        .into_response())
+}
+
+/// Resume the jobs a stopped server left running (at start): each goes on after the last
+/// row whose result was stored (results commit with their chunk, so nothing is issued
+/// twice and no row is lost). A job whose upload is gone is marked failed.
+pub async fn resume_jobs(app: &Arc<App>) -> anyhow::Result<usize> {
+    let mut n = 0;
+    for (job, last_row) in app.store.running_bulk_jobs().await? {
+        let Some(format) = Format::parse(&job.format) else {
+            continue;
+        };
+        let path = upload_path(app, &job.id, format);
+        let agency = crate::domain::AgencyCode::parse(&job.agency_code)?;
+        if !path.is_file() {
+            app.store
+                .finish_bulk_job(
+                    &job.id,
+                    Some("the upload was lost; post the file again"),
+                    "system",
+                )
+                .await?;
+            continue;
+        }
+        tracing::info!(job.id = %job.id, after_row = last_row, "resuming bulk job");
+        let actor = crate::issuance::Actor {
+            id: job.created_by.clone(),
+            agency,
+        };
+        spawn_job(Arc::clone(app), job, actor, path, last_row);
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn upload_path(app: &App, id: &str, format: Format) -> std::path::PathBuf {
+    app.config
+        .data_dir
+        .join("bulk-uploads")
+        .join(format!("{id}.{}", format.as_str()))
 }
 
 async fn save_body(body: Body, path: &std::path::Path) -> Result<(), AppError> {

@@ -17,6 +17,7 @@ async fn import(t: &TestApp, text: &str, format: Format) -> (Summary, Vec<BulkRe
         subject: "import:test".into(),
         chunk_rows: 4,
         start_seq,
+        skip_rows: 0,
     };
     let mut all = Vec::new();
     let sum = bulk::run(
@@ -400,4 +401,91 @@ both_dbs!(bulk_api_job, |t: TestApp| async move {
         .await
         .expect("verify");
     assert!(ok, "{text}");
+});
+
+// A server stopped in the middle of a job: at start it goes on after the last stored row.
+both_dbs!(bulk_job_resumes_after_restart, |t: TestApp| async move {
+    let mut csv = String::from("request_key,name_ar,name_en,date_of_birth,national_id,programme\n");
+    for i in 0..10 {
+        csv.push_str(&format!(
+            "res{i},علي,Ali {i},1990-01-02,{},family\n",
+            5_000_000 + i
+        ));
+    }
+    let (start_seq, _) = t.app.store.audit_head().await.expect("head");
+    let job = sanad::storage::BulkJobRow {
+        id: "jresume".into(),
+        agency_code: "MOSD".into(),
+        created_by: "token:test".into(),
+        format: "csv".into(),
+        state: "running".into(),
+        start_seq,
+        rows_total: 0,
+        issued: 0,
+        skipped: 0,
+        failed: 0,
+        error: None,
+        created_at: 0,
+        finished_at: None,
+    };
+    t.app.store.create_bulk_job(&job).await.expect("job");
+    let stored = t.app.store.get_bulk_job("jresume").await.expect("stored");
+    // The first four rows were done before the "crash".
+    let first: String = csv.lines().take(5).map(|l| format!("{l}\n")).collect();
+    let opts = Options {
+        actor: Actor {
+            id: "token:test".into(),
+            agency: sanad::domain::AgencyCode::parse("MOSD").expect("code"),
+        },
+        job_id: Some("jresume".into()),
+        subject: "jresume".into(),
+        chunk_rows: 2,
+        start_seq: stored.start_seq,
+        skip_rows: 0,
+    };
+    bulk::run(
+        &t.app,
+        std::io::Cursor::new(first.into_bytes()),
+        Format::Csv,
+        &opts,
+        |_| {},
+    )
+    .await
+    .expect("first part");
+    let dir = t.app.config.data_dir.join("bulk-uploads");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("jresume.csv"), &csv).expect("upload");
+    let resumed = sanad::web::bulk::resume_jobs(&t.app).await.expect("resume");
+    assert_eq!(resumed, 1);
+    let j = wait_job(&t, "jresume").await;
+    assert_eq!(j["state"], "done", "{j}");
+    assert_eq!(
+        (
+            j["rows_total"].as_i64(),
+            j["issued"].as_i64(),
+            j["failed"].as_i64()
+        ),
+        (Some(10), Some(10), Some(0)),
+        "{j}"
+    );
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM credentials WHERE request_key LIKE 'res%'"
+        )
+        .await,
+        10
+    );
+    assert_eq!(
+        count(
+            &t,
+            "SELECT COUNT(*) FROM bulk_results WHERE job_id = 'jresume'"
+        )
+        .await,
+        10
+    );
+    assert!(
+        !dir.join("jresume.csv").exists(),
+        "the upload is removed when done"
+    );
 });
