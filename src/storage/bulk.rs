@@ -1,6 +1,7 @@
 //! Bulk issuance storage: a whole chunk of persons and credentials in one transaction with
-//! multi-row INSERTs, its status-feed rows, and one audit entry committing to every item
-//! (see [`crate::audit::bulk`]); bulk jobs and their per-row results.
+//! multi-row INSERTs, their status-feed rows and outbox events (`credential.issued`, as
+//! single issuance writes), and one audit entry committing to every item (see
+//! [`crate::audit::bulk`]); bulk jobs and their per-row results.
 
 use super::{
     NewCredential, PersonRow, Store, StoreError, Tx, audit_append, audit_begin, map_unique, now,
@@ -203,6 +204,7 @@ impl Store {
             insert_persons(&mut tx, &ch.persons, head.seq).await?;
             insert_credentials(&mut tx, &ch.credentials, head.seq).await?;
             insert_feed(&mut tx, &ch.credentials).await?;
+            insert_events(&mut tx, &ch.credentials).await?;
             let items: Vec<BatchItem<'_>> = ch
                 .credentials
                 .iter()
@@ -241,6 +243,9 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        if seq.is_some() {
+            self.bump_changes();
+        }
         Ok(seq)
     }
 
@@ -514,6 +519,28 @@ async fn insert_feed(tx: &mut Tx<'_>, creds: &[BulkCredential]) -> Result<(), St
                 .bind(b.c.status_index)
                 .bind("active")
                 .bind(b.c.created_by.as_str())
+                .bind(b.c.issued_at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// One `credential.issued` outbox event per credential, as single issuance writes.
+async fn insert_events(tx: &mut Tx<'_>, creds: &[BulkCredential]) -> Result<(), StoreError> {
+    for part in creds.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO events (type, agency_code, credential_id, kind, status, at) VALUES {}",
+            values(part.len(), 6)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for b in part {
+            q = q
+                .bind("credential.issued")
+                .bind(b.c.agency_code.as_str())
+                .bind(b.c.id.as_str())
+                .bind(b.c.kind.as_str())
+                .bind("active")
                 .bind(b.c.issued_at);
         }
         q.execute(&mut **tx).await?;

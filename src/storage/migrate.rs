@@ -40,6 +40,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0008_holder_links.sql"),
     ),
     (
+        9,
+        "events",
+        include_str!("../../migrations/sqlite/0009_events.sql"),
+        include_str!("../../migrations/postgres/0009_events.sql"),
+    ),
+    (
         11,
         "bulk",
         include_str!("../../migrations/sqlite/0011_bulk.sql"),

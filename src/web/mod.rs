@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod bulk;
 pub mod console;
+pub mod events;
 pub mod extract;
 pub mod holder;
 pub mod photo;
@@ -94,6 +95,16 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(standards::credential_vc))
         .routes(routes!(standards::vcapi_issue))
         .routes(routes!(standards::vcapi_verify))
+        .routes(routes!(events::pull))
+        .routes(routes!(events::stream))
+        .routes(routes!(events::watch, events::list_watches))
+        .routes(routes!(events::grant, events::list_grants))
+        .routes(routes!(events::create_webhook, events::list_webhooks))
+        .routes(routes!(events::get_webhook))
+        .routes(routes!(events::enable_webhook))
+        .routes(routes!(events::deliveries))
+        .routes(routes!(events::redeliver))
+        .routes(routes!(events::put_contact))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let uploads = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(api::issue_document_upload))

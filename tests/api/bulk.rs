@@ -257,6 +257,15 @@ async fn crash_test(db: helpers::Db) {
         .try_get(0)
         .expect("int");
     assert_eq!(feed, ROWS as i64, "one feed row per credential");
+    let events: i64 = sqlx::query(
+        "SELECT COUNT(DISTINCT credential_id) FROM events WHERE type = 'credential.issued'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("events")
+    .try_get(0)
+    .expect("int");
+    assert_eq!(events, ROWS as i64, "one outbox event per credential");
     let slots: i64 =
         sqlx::query("SELECT COUNT(DISTINCT status_list * 1000000 + status_index) FROM credentials")
             .fetch_one(store.pool())

@@ -5,6 +5,7 @@ mod audit_log;
 mod authz;
 mod bulk;
 mod callers;
+mod events;
 mod helpers;
 mod holder;
 mod photo;
