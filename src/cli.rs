@@ -182,7 +182,8 @@ enum UsersCmd {
         /// admin, registrar, approver or officer.
         #[arg(long)]
         role: String,
-        /// Agency (every role but admin).
+        /// Agency: registrars and approvers need one; officers act for any agency and may have
+        /// none; admins have none.
         #[arg(long)]
         agency: Option<String>,
         /// Read the password from standard input (the default; kept for scripts).

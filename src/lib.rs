@@ -19,6 +19,7 @@ pub mod error;
 pub mod events;
 pub mod issuance;
 pub mod keys;
+pub mod metrics;
 pub mod net;
 pub mod render;
 pub mod status;

@@ -87,6 +87,8 @@ pub enum Scope {
     /// Hear events (pull, stream, webhooks, watches) of the agency's own credentials and of
     /// those it watches or was granted (API tokens only).
     Events,
+    /// Read the operators' figures at `GET /metrics` (API tokens only).
+    Metrics,
 }
 
 impl Scope {
@@ -100,6 +102,7 @@ impl Scope {
             Self::OfficerView => "officer_view",
             Self::Admin => "admin",
             Self::Events => "events",
+            Self::Metrics => "metrics",
         }
     }
 
@@ -110,6 +113,7 @@ impl Scope {
             "issue" => Some(Self::Issue),
             "revoke" => Some(Self::Revoke),
             "events" => Some(Self::Events),
+            "metrics" => Some(Self::Metrics),
             _ => None,
         }
     }
@@ -460,6 +464,8 @@ pub async fn add_user(
         (Role::Admin, Some(_)) => {
             anyhow::bail!("admins work for the whole deployment: no --agency")
         }
+        // Officers act for any agency (SPEC §1): an agency is optional.
+        (Role::Officer, None) => None,
         (_, None) => anyhow::bail!("a {} needs --agency", role.as_str()),
         (_, Some(a)) => {
             let a = AgencyCode::parse(a)?;

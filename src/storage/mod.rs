@@ -10,6 +10,7 @@
 
 mod auth;
 mod bulk;
+mod desk;
 mod events;
 mod holder;
 mod migrate;
@@ -17,6 +18,7 @@ mod rows;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
 pub use bulk::{BulkChunk, BulkCredential, BulkJobRow, BulkResultRow};
+pub use desk::{Count, HistoryRow, PersonQuery};
 pub use events::{Attempt, DeliveryRow, EventRow, NewEvent, NotificationRow, WebhookRow, now_ms};
 pub use holder::HolderLinkRow;
 pub use rows::{
@@ -135,6 +137,7 @@ impl Store {
             url: DbUrl(url.to_owned()),
         };
         migrate::run(&store.pool, engine).await?;
+        store.backfill_search_keys().await?;
         Ok(store)
     }
 
@@ -437,7 +440,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let head = audit_begin(&mut tx).await?;
         sqlx::query(
-            "INSERT INTO persons (id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO persons (id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at, search_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&p.id)
         .bind(&p.agency_code)
@@ -448,6 +451,7 @@ impl Store {
         .bind(&p.programme)
         .bind(p.created_at)
         .bind(p.updated_at)
+        .bind(crate::domain::search::person_key(&p.name_ar, &p.name_en))
         .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
@@ -462,7 +466,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let head = audit_begin(&mut tx).await?;
         let r = sqlx::query(
-            "UPDATE persons SET name_ar = $1, name_en = $2, date_of_birth = $3, national_id = $4, programme = $5, updated_at = $6 WHERE id = $7 AND agency_code = $8",
+            "UPDATE persons SET name_ar = $1, name_en = $2, date_of_birth = $3, national_id = $4, programme = $5, updated_at = $6, search_key = $9 WHERE id = $7 AND agency_code = $8",
         )
         .bind(&p.name_ar)
         .bind(&p.name_en)
@@ -472,6 +476,7 @@ impl Store {
         .bind(p.updated_at)
         .bind(&p.id)
         .bind(&p.agency_code)
+        .bind(crate::domain::search::person_key(&p.name_ar, &p.name_en))
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() == 0 {

@@ -5,6 +5,7 @@ mod audit_log;
 mod authz;
 mod bulk;
 mod callers;
+mod desk;
 mod events;
 mod helpers;
 mod holder;
