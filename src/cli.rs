@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `keys`, `agencies`, `tokens`, `users`, `audit`,
-//! `verify`. Passwords are read from standard input, never from flags (which land in shell
+//! `import`, `verify`. Passwords are read from standard input, never from flags (which land in shell
 //! history and process listings).
 
 use crate::app::{App, create_api_token};
@@ -49,6 +49,26 @@ enum Command {
     /// Trust other deployments (federation).
     #[command(subcommand)]
     Trust(TrustCmd),
+    /// Issue credentials in bulk from a CSV or NDJSON file (see the README's "Bulk
+    /// issuance"). Each row needs a request key: running the same file again (after a crash,
+    /// say) issues nothing twice. Row errors are reported and the rest goes on.
+    Import {
+        /// The file (`.csv`, `.ndjson` or `.jsonl`).
+        file: std::path::PathBuf,
+        /// `csv` or `ndjson` (default: from the file's extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Agency to issue for (default: the deployment's default agency).
+        #[arg(long)]
+        agency: Option<String>,
+        /// Write every row's result (row, request key, credential id or error) here, CSV or
+        /// NDJSON by extension.
+        #[arg(long)]
+        result: Option<std::path::PathBuf>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = crate::issuance::bulk::DEFAULT_CHUNK)]
+        chunk: usize,
+    },
     /// Verify a QR text, a token or a PNG/JPEG of a QR. Offline against this deployment's
     /// keys and records, or against another server with --server.
     Verify {
@@ -214,12 +234,157 @@ fn read_password() -> anyhow::Result<String> {
     Ok(pw)
 }
 
-/// What `sanad audit verify` prints and whether the log is whole.
+/// What `sanad audit verify` prints and whether the log is whole: the chain, then every
+/// bulk batch entry against the rows it committed to.
 pub async fn audit_verify(store: &Store) -> anyhow::Result<(bool, String)> {
     Ok(match crate::audit::verify_store(store).await? {
-        Ok(n) => (true, format!("audit log intact: {n} entries")),
+        Ok(n) => match crate::audit::bulk::verify_batches(store).await? {
+            Ok(b) => (
+                true,
+                format!("audit log intact: {n} entries, {b} bulk batches match their rows"),
+            ),
+            Err(m) => (false, format!("audit log BROKEN: {m}")),
+        },
         Err(b) => (false, format!("audit log BROKEN: {b}")),
     })
+}
+
+async fn import_cmd(
+    config: Config,
+    file: &std::path::Path,
+    format: Option<String>,
+    agency: Option<String>,
+    result: Option<std::path::PathBuf>,
+    chunk: usize,
+) -> anyhow::Result<ExitCode> {
+    use crate::issuance::bulk::{self, Format};
+    use std::io::{IsTerminal as _, Write as _};
+    let format = match format {
+        Some(f) => {
+            Format::parse(&f).with_context(|| format!("unknown format {f:?}: csv, ndjson"))?
+        }
+        None => Format::from_path(file).with_context(|| {
+            format!(
+                "cannot tell the format of {}: use --format csv|ndjson",
+                file.display()
+            )
+        })?,
+    };
+    let agency = AgencyCode::parse(agency.as_deref().unwrap_or(&config.default_agency))?;
+    let input = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let app = App::build(config).await?;
+    let (start_seq, _) = app.store.audit_head().await?;
+    let opts = bulk::Options {
+        actor: bulk::cli_actor(agency),
+        job_id: None,
+        subject: format!(
+            "import:{}",
+            file.file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default()
+        ),
+        chunk_rows: chunk,
+        start_seq,
+        skip_rows: 0,
+    };
+    let mut out = match &result {
+        Some(p) => Some((
+            std::io::BufWriter::new(
+                std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+            ),
+            Format::from_path(p).unwrap_or(Format::Csv),
+        )),
+        None => None,
+    };
+    // A progress bar (rate and ETA by the bytes read) only on a terminal.
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(size);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {percent}% {msg} ({per_sec}, ETA {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let counted = CountingReader {
+        inner: input,
+        read: std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0)),
+    };
+    let read = std::sync::Arc::clone(&counted.read);
+    let started = std::time::Instant::now();
+    let mut header = true;
+    let mut io_err = None;
+    let mut errors_shown = 0;
+    let mut done = 0u64;
+    let sum = bulk::run(&app, counted, format, &opts, |rows| {
+        done += rows.len() as u64;
+        if let Some((w, f)) = &mut out
+            && let Err(e) = bulk::write_results(w, *f, rows, header)
+        {
+            io_err.get_or_insert(e);
+        }
+        header = false;
+        for r in rows.iter().filter(|r| r.outcome == "failed") {
+            if errors_shown < 20 {
+                let line = format!("row {}: {}", r.row, r.error.as_deref().unwrap_or("failed"));
+                match &bar {
+                    Some(b) => b.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            errors_shown += 1;
+        }
+        if let Some(b) = &bar {
+            b.set_position(read.load(std::sync::atomic::Ordering::Relaxed));
+            b.set_message(format!("{done} rows"));
+        }
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if let Some((mut w, _)) = out {
+        w.flush()?;
+    }
+    if let Some(e) = io_err {
+        bail!("writing the result file: {e}");
+    }
+    if errors_shown > 20 {
+        eprintln!("… and {} more failed rows", errors_shown - 20);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{} rows: {} issued, {} already issued before, {} failed ({:.1} s, {:.0} rows/s)",
+        sum.rows,
+        sum.issued,
+        sum.skipped,
+        sum.failed,
+        secs,
+        sum.rows as f64 / secs.max(1e-9)
+    );
+    Ok(if sum.failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Counts the bytes read, for the progress bar.
+struct CountingReader<R> {
+    inner: R,
+    read: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default `info`).
@@ -408,6 +573,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(3));
             }
         }
+        Command::Import {
+            file,
+            format,
+            agency,
+            result,
+            chunk,
+        } => return import_cmd(config, &file, format, agency, result, chunk).await,
         Command::Verify { input, server } => {
             return verify_cmd(config, &input, server.as_deref()).await;
         }
@@ -484,6 +656,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _listen = crate::events::listen::spawn(&app);
     let _deliver = crate::events::deliver::spawn(&app);
     let _purge = crate::auth::spawn_purge(app.store.clone(), Duration::from_secs(300));
+    crate::web::bulk::resume_jobs(&app).await?;
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -6,6 +6,7 @@
 //! holding an old checkpoint prove that history was not rewritten since, even by someone
 //! who can recompute the chain and its head row.
 
+pub mod bulk;
 pub mod merkle;
 
 use crate::app::App;

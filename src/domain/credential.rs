@@ -118,6 +118,14 @@ impl DocumentMeta {
         field("number", &mut self.number, 60)?;
         field("title", &mut self.title, 200)?;
         field("recipient_name", &mut self.recipient_name, 80)?;
+        for (name, v) in [
+            ("recipient_name", &self.recipient_name),
+            ("title", &self.title),
+        ] {
+            if super::person::formula_leading(v) {
+                return Err(Invalid::new(name, super::person::FORMULA_MESSAGE));
+            }
+        }
         self.issue_date = super::person::parse_date("issue_date", &self.issue_date)?;
         Ok(self)
     }

@@ -6,6 +6,16 @@ use super::Invalid;
 use serde::Deserialize;
 use std::fmt;
 
+/// Whether text would start a formula when a spreadsheet opens an exported CSV (`=`, `+`,
+/// `-`, `@`): such names are refused at entry (by the API, the console and bulk import
+/// alike) rather than stored and escaped at every export. No real name starts with these.
+pub fn formula_leading(s: &str) -> bool {
+    s.starts_with(['=', '+', '-', '@'])
+}
+
+pub(crate) const FORMULA_MESSAGE: &str =
+    "must not begin with = + - or @ (a spreadsheet would run it as a formula)";
+
 /// A person's name in one script: 1–80 characters after trimming, no control characters.
 #[derive(Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(transparent)]
@@ -24,6 +34,9 @@ impl PersonName {
         }
         if t.chars().any(char::is_control) {
             return Err(Invalid::new(field, "must not contain control characters"));
+        }
+        if formula_leading(&t) {
+            return Err(Invalid::new(field, FORMULA_MESSAGE));
         }
         Ok(Self(t))
     }
@@ -139,6 +152,16 @@ mod tests {
             national_id: "1234-567890".into(),
             programme: "family of an inmate".into(),
         }
+    }
+
+    #[test]
+    fn formula_leading_names_are_refused() {
+        for bad in ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "  =1"] {
+            let e = PersonName::parse("name_en", bad).expect_err(bad);
+            assert_eq!(e.field, "name_en");
+            assert!(e.message.contains("formula"), "{e}");
+        }
+        assert!(PersonName::parse("name_en", "Ali = Omar").is_ok());
     }
 
     #[test]

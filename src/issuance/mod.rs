@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::keys::sign_compact;
 use crate::status::LIST_SIZE;
 use crate::storage::{CredentialRow, NewCredential, PersonRow, StatusChange, StoreError, now};
+pub mod bulk;
 pub mod vc;
 
 use anyhow::Context as _;
@@ -47,7 +48,7 @@ pub struct Supersede {
     pub reason_text: Option<String>,
 }
 
-struct Draft {
+pub(crate) struct Draft {
     kind: CredentialKind,
     person_id: Option<String>,
     name_printed: String,
@@ -89,7 +90,7 @@ pub async fn own_credential(
     }
 }
 
-fn person_draft(p: &PersonRow) -> Draft {
+pub(crate) fn person_draft(p: &PersonRow) -> Draft {
     Draft {
         kind: CredentialKind::DigitalId,
         person_id: Some(p.id.clone()),
@@ -103,7 +104,7 @@ fn person_draft(p: &PersonRow) -> Draft {
     }
 }
 
-fn document_draft(d: DocumentInput) -> Draft {
+pub(crate) fn document_draft(d: DocumentInput) -> Draft {
     Draft {
         kind: CredentialKind::Document,
         person_id: None,
@@ -288,7 +289,7 @@ fn keep(app: &App, file: &(Vec<u8>, String)) -> bool {
     app.config.keep_documents || file.1 == vc::VC_SUBMITTED_MEDIA_TYPE
 }
 
-async fn allocate_slot(app: &App) -> Result<(u32, u32), AppError> {
+pub(crate) async fn allocate_slot(app: &App) -> Result<(u32, u32), AppError> {
     loop {
         match app.status.allocate() {
             Ok(slot) => return Ok(slot),

@@ -51,6 +51,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0009_events.sql"),
         include_str!("../../migrations/postgres/0009_events.sql"),
     ),
+    (
+        11,
+        "bulk",
+        include_str!("../../migrations/sqlite/0011_bulk.sql"),
+        include_str!("../../migrations/postgres/0011_bulk.sql"),
+    ),
 ];
 
 /// SQLite migrations that manage their own transaction (a table rebuild needs foreign keys

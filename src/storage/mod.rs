@@ -9,6 +9,7 @@
 //! Storage knows nothing of HTTP or signing: it stores what the capabilities hand it.
 
 mod auth;
+mod bulk;
 mod desk;
 mod events;
 mod holder;
@@ -16,6 +17,7 @@ mod migrate;
 mod rows;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
+pub use bulk::{BulkChunk, BulkCredential, BulkJobRow, BulkResultRow};
 pub use desk::{Count, HistoryRow, PersonQuery};
 pub use events::{Attempt, DeliveryRow, EventRow, NewEvent, NotificationRow, WebhookRow, now_ms};
 pub use holder::HolderLinkRow;

@@ -2,63 +2,236 @@
 //! again (at every counter, by every officer), and the same bytes always verify the same way,
 //! so a repeat skips the Ed25519 check and the claims parsing. Only the immutable part is
 //! cached: the key's status and the credential's status are read live on every scan.
+//!
+//! The cache is bounded, and a working set larger than it must not fall off a cliff (the
+//! earlier clear-on-full, like LRU or CLOCK, hits nothing at all when tokens come round in a
+//! rotation longer than the cache). Each shard evicts by sampling: of a few random entries
+//! the one scanned least often goes, and the others age by one. Tokens that are scanned
+//! again stay; a one-off scan is what leaves first. In a rotation of 1.5 times the capacity
+//! about half the scans still hit (measured 0.50 with 8 samples; the unit test holds it above 0.4).
 
 use crate::domain::CheckedClaims;
+use rand::RngExt as _;
 use std::collections::HashMap;
 use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex};
 
 const SHARDS: usize = 16;
-/// Tokens kept per shard before the shard is cleared (≈ 64k tokens, ≈ 40 MB at most).
+/// Tokens kept per shard (≈ 64k tokens, ≈ 40 MB at most).
 const PER_SHARD: usize = 4096;
+/// Entries looked at to choose a victim.
+const SAMPLE: usize = 8;
+/// Scans counted per entry (saturating).
+const MAX_HITS: u8 = 3;
 
-type Shard = Mutex<HashMap<Box<str>, Arc<CheckedClaims>>>;
+struct Slot {
+    token: Arc<str>,
+    claims: Arc<CheckedClaims>,
+    hits: u8,
+}
 
-/// A sharded map from token text to its checked claims.
-#[derive(Debug)]
+#[derive(Default)]
+struct Shard {
+    index: HashMap<Arc<str>, usize>,
+    slots: Vec<Slot>,
+}
+
+impl Shard {
+    fn get(&mut self, token: &str) -> Option<Arc<CheckedClaims>> {
+        let i = *self.index.get(token)?;
+        let s = &mut self.slots[i];
+        s.hits = (s.hits + 1).min(MAX_HITS);
+        Some(s.claims.clone())
+    }
+
+    fn put(&mut self, token: &str, claims: Arc<CheckedClaims>, capacity: usize) {
+        if let Some(&i) = self.index.get(token) {
+            self.slots[i].claims = claims;
+            return;
+        }
+        let token: Arc<str> = token.into();
+        let slot = Slot {
+            token: token.clone(),
+            claims,
+            hits: 0,
+        };
+        if self.slots.len() < capacity {
+            self.index.insert(token, self.slots.len());
+            self.slots.push(slot);
+            return;
+        }
+        let mut rng = rand::rng();
+        let sample: [usize; SAMPLE] =
+            std::array::from_fn(|_| rng.random_range(0..self.slots.len()));
+        let victim = sample
+            .iter()
+            .copied()
+            .min_by_key(|&j| self.slots[j].hits)
+            .unwrap_or(0);
+        if self.slots[victim].hits > 0 {
+            // Every entry looked at was scanned again: age them, so protection lasts only
+            // as long as the scans go on.
+            for j in sample {
+                self.slots[j].hits = self.slots[j].hits.saturating_sub(1);
+            }
+        }
+        self.index.remove(&self.slots[victim].token);
+        self.index.insert(token, victim);
+        self.slots[victim] = slot;
+    }
+}
+
+/// A sharded, bounded map from token text to its checked claims.
 pub struct VerifiedTokens {
     hasher: std::collections::hash_map::RandomState,
-    shards: Vec<Shard>,
+    shards: Vec<Mutex<Shard>>,
+    per_shard: usize,
+}
+
+impl std::fmt::Debug for VerifiedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VerifiedTokens({} per shard)", self.per_shard)
+    }
 }
 
 impl Default for VerifiedTokens {
     fn default() -> Self {
-        Self {
-            hasher: Default::default(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
-        }
+        Self::with_capacity(SHARDS * PER_SHARD)
     }
 }
 
 impl VerifiedTokens {
-    fn shard(&self, token: &str) -> &Shard {
-        &self.shards[(self.hasher.hash_one(token) as usize) % SHARDS]
+    /// A cache of about `capacity` tokens.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            hasher: Default::default(),
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    fn shard(&self, token: &str) -> std::sync::MutexGuard<'_, Shard> {
+        self.shards[(self.hasher.hash_one(token) as usize) % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The checked claims of a token verified before.
     pub fn get(&self, token: &str) -> Option<Arc<CheckedClaims>> {
-        self.shard(token)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(token)
-            .cloned()
+        self.shard(token).get(token)
     }
 
     /// Forget every token (benchmarks measure the uncached path with it).
     pub fn clear(&self) {
         for s in &self.shards {
-            s.lock().unwrap_or_else(|p| p.into_inner()).clear();
+            *s.lock().unwrap_or_else(|p| p.into_inner()) = Shard::default();
         }
+    }
+
+    /// Tokens held.
+    pub fn len(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).slots.len())
+            .sum()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Remember a token that verified.
     pub fn put(&self, token: &str, claims: CheckedClaims) -> Arc<CheckedClaims> {
         let claims = Arc::new(claims);
-        let mut g = self.shard(token).lock().unwrap_or_else(|p| p.into_inner());
-        if g.len() >= PER_SHARD {
-            g.clear();
-        }
-        g.insert(token.into(), claims.clone());
+        self.shard(token).put(token, claims.clone(), self.per_shard);
         claims
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::QrClaims;
+
+    fn claims(i: usize) -> CheckedClaims {
+        QrClaims {
+            issuer: "MOSD".into(),
+            id: format!("{:016}", i).replace('0', "a"),
+            issued_at: 0,
+            name: "x".into(),
+            status: (1, i as u32),
+            digest: None,
+        }
+        .check()
+        .expect("claims")
+    }
+
+    #[test]
+    fn keeps_and_bounds() {
+        let c = VerifiedTokens::with_capacity(16 * 8);
+        let cl = c.put("t1", claims(1));
+        assert_eq!(c.get("t1").expect("hit").raw, cl.raw);
+        assert!(c.get("t2").is_none());
+        for i in 0..10_000 {
+            c.put(&format!("tok{i}"), claims(i));
+        }
+        assert!(c.len() <= 16 * 8, "{}", c.len());
+        c.clear();
+        assert!(c.is_empty());
+    }
+
+    /// Cards scanned over and over stay while a flood of one-off scans passes through.
+    #[test]
+    fn repeated_tokens_survive_one_off_scans() {
+        let c = VerifiedTokens::with_capacity(16 * 64);
+        let proto = claims(1);
+        let hot: Vec<String> = (0..64).map(|i| format!("hot-{i}")).collect();
+        let (mut hits, mut total) = (0, 0);
+        for round in 0..200 {
+            for h in &hot {
+                if c.get(h).is_some() {
+                    hits += usize::from(round >= 10);
+                } else {
+                    c.put(h, proto.clone());
+                }
+                total += usize::from(round >= 10);
+            }
+            for k in 0..64 {
+                c.put(&format!("once-{round}-{k}"), proto.clone());
+            }
+        }
+        let rate = hits as f64 / total as f64;
+        assert!(rate > 0.9, "repeated tokens hit {rate:.2}");
+    }
+
+    /// Tokens in a rotation 1.5 times the capacity: clear-on-full (and LRU, and CLOCK) hit
+    /// nothing; sampled eviction by scan count keeps a stable part of the rotation.
+    #[test]
+    fn rotation_larger_than_the_cache_still_hits() {
+        let capacity = 16 * 256;
+        let c = VerifiedTokens::with_capacity(capacity);
+        let n = capacity * 3 / 2;
+        let tokens: Vec<String> = (0..n).map(|i| format!("token-{i}")).collect();
+        let proto = claims(1);
+        let (mut hits, mut total) = (0, 0);
+        for round in 0..8 {
+            for t in &tokens {
+                let hit = c.get(t).is_some();
+                if !hit {
+                    c.put(t, proto.clone());
+                }
+                if round >= 4 {
+                    total += 1;
+                    hits += usize::from(hit);
+                }
+            }
+        }
+        let rate = hits as f64 / total as f64;
+        assert!(
+            rate > 0.4,
+            "hit rate {rate:.2} in a rotation of 1.5x the capacity"
+        );
+        assert!(c.len() <= capacity);
     }
 }

@@ -5,6 +5,7 @@ pub mod access;
 pub mod api;
 pub mod approvals;
 pub mod audit;
+pub mod bulk;
 pub mod console;
 pub mod events;
 pub mod extract;
@@ -109,6 +110,12 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
     let uploads = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(api::issue_document_upload))
         .layer(DefaultBodyLimit::max(api::MAX_DOCUMENT_BYTES + 64 * 1024));
+    // The bulk upload is streamed to a file and limited there (bulk::MAX_BULK_BYTES).
+    let bulk_jobs = OpenApiRouter::<Arc<App>>::new()
+        .routes(routes!(bulk::start))
+        .routes(routes!(bulk::get))
+        .routes(routes!(bulk::result))
+        .layer(DefaultBodyLimit::disable());
     let photos = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(photo::put_photo, photo::get_photo))
         .layer(DefaultBodyLimit::max(photo::MAX_PHOTO_BODY));
@@ -117,6 +124,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(public::MAX_VERIFY_BYTES));
     json_api
         .merge(uploads)
+        .merge(bulk_jobs)
         .merge(photos)
         .merge(verify)
         .split_for_parts()

@@ -81,6 +81,7 @@ const SIGNED_IN_200: [u16; 14] = [
 ];
 
 const PERSON_BODY: &str = r#"{"name_ar": "سارة علي", "name_en": "Sara Ali", "date_of_birth": "1990-01-02", "national_id": "2233445566", "programme": "orphans"}"#;
+const BULK_CSV: &str = "request_key,name_ar,name_en,date_of_birth,national_id,programme\nmatrix-1,سارة علي,Sara Ali,1990-01-02,2233445566,orphans\n";
 const ACTION_BODY: &str = r#"{"reason_code": "fraud", "reason_text": "matrix"}"#;
 
 #[rustfmt::skip]
@@ -102,6 +103,12 @@ const TABLE: &[Row] = &[
         [401, 403, 201, 404, 403, 403, 403, 403, 403, 201, 403, 403, 404, 403]),
     ("POST", "/api/v1/credentials/document", None, Fresh::Nothing,
         [401, 403, 201, 201, 403, 403, 403, 403, 403, 201, 403, 403, 201, 403]),
+    ("POST", "/api/v1/credentials/bulk", None, Fresh::Nothing,
+        [401, 403, 202, 202, 403, 403, 403, 403, 403, 202, 403, 403, 202, 403]),
+    ("GET", "/api/v1/credentials/bulk/{job}", None, Fresh::Nothing,
+        [401, 403, 200, 404, 403, 403, 403, 403, 403, 200, 403, 403, 404, 403]),
+    ("GET", "/api/v1/credentials/bulk/{job}/result", None, Fresh::Nothing,
+        [401, 403, 200, 404, 403, 403, 403, 403, 403, 200, 403, 403, 404, 403]),
     ("GET", "/api/v1/credentials", None, Fresh::Nothing, LIST_OWN),
     ("GET", "/api/v1/credentials/{cid}", None, Fresh::Nothing, READ_OWN),
     ("GET", "/api/v1/credentials/{cid}/vc", None, Fresh::Nothing, READ_OWN),
@@ -168,6 +175,7 @@ fn assert_table_covers_openapi(doc: &serde_json::Value) {
                 .replace("{pid}", "{id}")
                 .replace("{cid}", "{id}")
                 .replace("{fresh}", "{id}")
+                .replace("{job}", "{id}")
                 .replace("/agencies/MOSD/", "/agencies/{code}/")
                 .replace("/entries/1/", "/entries/{seq}/")
                 .replace("/{list}/revocation", "/{list}/{purpose}")
@@ -224,6 +232,16 @@ async fn matrix(t: TestApp) {
         agency: sanad::domain::AgencyCode::parse("MOSD").expect("code"),
     };
     t.add_user("signer", Role::Registrar, Some("MOSD")).await;
+    let job = t
+        .call_bytes(
+            axum::http::Method::POST,
+            "/api/v1/credentials/bulk",
+            "text/csv",
+            BULK_CSV.as_bytes().to_vec(),
+        )
+        .await;
+    assert_eq!(job.status, 202, "{}", job.text());
+    let job = job.json()["id"].as_str().expect("job id").to_owned();
 
     let callers: Vec<Caller> = vec![
         Caller::Public,
@@ -329,9 +347,20 @@ async fn matrix(t: TestApp) {
                 .replace("{list}", &list)
                 .replace("{pid}", &pid)
                 .replace("{cid}", &cid)
-                .replace("{fresh}", &fresh_id);
+                .replace("{fresh}", &fresh_id)
+                .replace("{job}", &job);
             let res = if *template == "/api/v1/credentials/document" {
                 document_upload(&t, caller).await
+            } else if *template == "/api/v1/credentials/bulk" {
+                let csv = BULK_CSV.replace("matrix-1", &format!("matrix-{n}"));
+                t.req_bytes(
+                    caller,
+                    axum::http::Method::POST,
+                    &path,
+                    "text/csv",
+                    csv.into_bytes(),
+                )
+                .await
             } else if *method == "PUT" && template.ends_with("/photo") {
                 t.req_bytes(
                     caller,

@@ -194,6 +194,23 @@ impl TestApp {
         }
     }
 
+    pub async fn call_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Res {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .expect("request");
+        self.send(req).await
+    }
+
     pub async fn call(
         &self,
         method: Method,

@@ -3,6 +3,7 @@
 mod access;
 mod audit_log;
 mod authz;
+mod bulk;
 mod callers;
 mod desk;
 mod events;
