@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// A signed status list and the status-view version it was made from.
-type Published = (u64, Arc<String>);
+/// `(status version, signed at, JWT)` of a published list.
+type Published = (u64, i64, Arc<String>);
 
 /// `(credential id, variant)` of a rendered QR.
 type QrCacheKey = (String, &'static str);
@@ -34,7 +35,7 @@ pub struct App {
     pub verified: crate::verification::cache::VerifiedTokens,
     /// Micro-batched Ed25519 verification for scans.
     pub batch: crate::keys::batch::BatchVerifier,
-    published: Mutex<HashMap<(u32, &'static str), Published>>,
+    published: Mutex<HashMap<(u32, String), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
 }
@@ -175,33 +176,40 @@ impl App {
             .contains_key(code)
     }
 
-    /// A published status list (`form` = `ietf`, `revocation` or `suspension`), made by
-    /// `make` when the in-memory view changed since the cached one.
+    /// A published status list and its version tag (changes when the list or its signature
+    /// does; `form` names the rendering, e.g. `ietf` or
+    /// `revocation@MOSD`), made by `make` when the in-memory view changed since the cached
+    /// one, or when the cached one has used up half of its validity window (lists carry
+    /// `exp`/`validUntil`, so an unchanged list is re-signed before relying parties would
+    /// have to treat it as stale).
     pub fn published(
         &self,
         list: u32,
-        form: &'static str,
+        form: &str,
         make: impl FnOnce(&crate::status::StatusList) -> anyhow::Result<String>,
-    ) -> anyhow::Result<Option<(u64, Arc<String>)>> {
+    ) -> anyhow::Result<Option<(String, Arc<String>)>> {
         let version = self.status.version();
-        if let Some((v, jwt)) = self
+        let fresh_after = crate::storage::now() - crate::status::publish::VALID_SECONDS / 2;
+        if let Some((v, made, jwt)) = self
             .published
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(list, form))
+            .get(&(list, form.to_owned()))
             && *v == version
+            && *made > fresh_after
         {
-            return Ok(Some((*v, jwt.clone())));
+            return Ok(Some((format!("{v}-{made}"), jwt.clone())));
         }
         let Some((snapshot, v)) = self.status.snapshot(list) else {
             return Ok(None);
         };
         let jwt = Arc::new(make(&snapshot)?);
+        let made = crate::storage::now();
         self.published
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((list, form), (v, jwt.clone()));
-        Ok(Some((v, jwt)))
+            .insert((list, form.to_owned()), (v, made, jwt.clone()));
+        Ok(Some((format!("{v}-{made}"), jwt)))
     }
 
     /// A cached rendering of a credential's QR (`variant` names the format and options).

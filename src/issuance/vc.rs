@@ -16,15 +16,28 @@ pub const VC_V2: &str = "https://www.w3.org/ns/credentials/v2";
 /// Media type of a VC-JOSE-COSE credential.
 pub const VC_JWT: &str = "application/vc+jwt";
 
-/// The URL that identifies an agency as an issuer.
+/// The URL that identifies an agency as an issuer. It answers with the agency's issuer
+/// document (names and keys), and the agency's W3C status lists live under it.
 pub fn issuer_id(base: &str, agency: &str) -> String {
     format!("{}/agencies/{agency}", base.trim_end_matches('/'))
 }
 
-/// The two `credentialStatus` entries of a credential in slot `(list, index)`.
-pub fn status_entries(base: &str, list: i64, index: i64) -> Value {
+/// The URL of an agency's W3C status list credential for `purpose`: under the issuer URL,
+/// with the agency as the list's issuer, as the Bitstring Status List requires.
+pub fn w3c_list_url(base: &str, agency: &str, list: i64, purpose: &str) -> String {
+    format!("{}/status/w3c/{list}/{purpose}", issuer_id(base, agency))
+}
+
+/// The IETF `status` claim (Token Status List §6.1) of a credential in slot `(list, index)`,
+/// so IETF libraries find the list without reading `credentialStatus`.
+pub fn ietf_status_claim(base: &str, list: i64, index: i64) -> Value {
+    json!({"status_list": {"idx": index, "uri": format!("{base}/status/{list}")}})
+}
+
+/// The two `credentialStatus` entries of an agency's credential in slot `(list, index)`.
+pub fn status_entries(base: &str, agency: &str, list: i64, index: i64) -> Value {
     let entry = |purpose: &str| {
-        let url = format!("{base}/status/w3c/{list}/{purpose}");
+        let url = w3c_list_url(base, agency, list, purpose);
         json!({
             "id": format!("{url}#{index}"),
             "type": "BitstringStatusListEntry",
@@ -103,7 +116,11 @@ pub fn credential_json(
         obj.insert("validFrom".into(), json!(rfc3339(c.issued_at)));
         obj.insert(
             "credentialStatus".into(),
-            status_entries(base, c.status_list, c.status_index),
+            status_entries(base, &c.agency_code, c.status_list, c.status_index),
+        );
+        obj.insert(
+            "status".into(),
+            ietf_status_claim(base, c.status_list, c.status_index),
         );
     }
     vc

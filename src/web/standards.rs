@@ -33,18 +33,23 @@ fn jwt_response(media: &'static str, jwt: &str, etag: Option<String>, max_age: u
     res
 }
 
+/// Whether `If-None-Match` names `etag`. The comparison is weak (RFC 9110 §13.1.2: a
+/// `W/"…"` tag a cache or CDN handed out matches its strong form).
 fn not_modified(headers: &HeaderMap, etag: &str) -> bool {
+    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
     headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*" || opaque(t) == opaque(etag))
 }
 
 async fn publish_list(
     app: &App,
     headers: &HeaderMap,
     list: u32,
-    form: &'static str,
+    form: &str,
     media: &'static str,
     make: impl FnOnce(&crate::status::StatusList) -> anyhow::Result<String>,
 ) -> Result<Response, AppError> {
@@ -53,9 +58,14 @@ async fn publish_list(
         .ok_or(AppError::NotFound("status list"))?;
     let etag = format!("\"{form}-{list}-{version}\"");
     if not_modified(headers, &etag) {
+        // RFC 9110 §15.4.5: a 304 carries the Cache-Control and ETag a 200 would.
         let mut res = StatusCode::NOT_MODIFIED.into_response();
+        let h = res.headers_mut();
         if let Ok(v) = HeaderValue::from_str(&etag) {
-            res.headers_mut().insert(header::ETAG, v);
+            h.insert(header::ETAG, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&format!("public, max-age={TTL_SECONDS}")) {
+            h.insert(header::CACHE_CONTROL, v);
         }
         return Ok(res);
     }
@@ -63,11 +73,13 @@ async fn publish_list(
 }
 
 /// An IETF Token Status List (`statuslist+jwt`, 2 bits an entry: 0 valid, 1 revoked,
-/// 2 suspended, 3 superseded). ETag and a 1-second max-age.
+/// 2 suspended, 3 superseded). ETag, a 1-second max-age (`ttl`) and a validity window
+/// (`exp`).
 #[utoipa::path(get, path = "/status/{list}", tag = "status",
     params(("list" = u32, Path, description = "status list id")),
-    responses((status = 200, content_type = "application/statuslist+jwt", body = String),
-              (status = 304, description = "not modified"), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the signed list", content_type = "application/statuslist+jwt", body = String),
+              (status = 304, description = "not modified"),
+              (status = 404, description = "no such list", content_type = "application/problem+json", body = Problem)))]
 pub async fn status_ietf(
     State(app): State<Arc<App>>,
     Path(list): Path<u32>,
@@ -86,11 +98,14 @@ pub async fn status_ietf(
     .await
 }
 
-/// A W3C `BitstringStatusListCredential` (`vc+jwt`) for `revocation` (revoked or
-/// superseded) or `suspension`.
+/// A deployment-wide W3C `BitstringStatusListCredential` (`vc+jwt`, issuer: the deployment)
+/// for `revocation` (revoked or superseded) or `suspension`. Credentials issued before
+/// per-agency lists point here; newer ones point at their agency's list.
 #[utoipa::path(get, path = "/status/w3c/{list}/{purpose}", tag = "status",
     params(("list" = u32, Path, description = "status list id"), ("purpose" = String, Path, description = "revocation or suspension")),
-    responses((status = 200, content_type = "application/vc+jwt", body = String), (status = 404, body = Problem)))]
+    responses((status = 200, description = "the signed list", content_type = "application/vc+jwt", body = String),
+              (status = 304, description = "not modified"),
+              (status = 404, description = "no such list", content_type = "application/problem+json", body = Problem)))]
 pub async fn status_w3c(
     State(app): State<Arc<App>>,
     Path((list, purpose)): Path<(u32, String)>,
@@ -105,6 +120,89 @@ pub async fn status_w3c(
         Ok(publish::w3c_jwt(l, purpose, &uri, &base, &key, now())?)
     })
     .await
+}
+
+/// An agency's W3C `BitstringStatusListCredential` (`vc+jwt`) for `revocation` or
+/// `suspension`: issued and signed by the agency, so its issuer is the issuer its
+/// credentials name (what `checkStatus` of standard libraries requires by default).
+#[utoipa::path(get, path = "/agencies/{code}/status/w3c/{list}/{purpose}", tag = "status",
+    params(("code" = String, Path, description = "agency code"), ("list" = u32, Path, description = "status list id"), ("purpose" = String, Path, description = "revocation or suspension")),
+    responses((status = 200, description = "the signed list", content_type = "application/vc+jwt", body = String),
+              (status = 304, description = "not modified"),
+              (status = 404, description = "no such agency or list", content_type = "application/problem+json", body = Problem)))]
+pub async fn agency_status_w3c(
+    State(app): State<Arc<App>>,
+    Path((code, list, purpose)): Path<(String, u32, String)>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let purpose = Purpose::parse(&purpose).ok_or(AppError::NotFound("status purpose"))?;
+    let agency = local_agency(&app, &code)?;
+    let key = app
+        .keys
+        .signing_key(&agency)
+        .ok_or(AppError::NotFound("agency signing key"))?;
+    let base = app.config.public_base().to_owned();
+    let issuer = crate::issuance::vc::issuer_id(&base, agency.as_str());
+    let uri =
+        crate::issuance::vc::w3c_list_url(&base, agency.as_str(), list.into(), purpose.as_str());
+    let form = format!("{}@{agency}", purpose.as_str());
+    publish_list(&app, &headers, list, &form, VC_JWT, |l| {
+        Ok(publish::w3c_jwt(l, purpose, &uri, &issuer, &key, now())?)
+    })
+    .await
+}
+
+fn local_agency(app: &App, code: &str) -> Result<crate::domain::AgencyCode, AppError> {
+    let agency =
+        crate::domain::AgencyCode::parse(code).map_err(|_| AppError::NotFound("agency"))?;
+    if !app
+        .agencies()
+        .iter()
+        .any(|a| a.code == agency.as_str() && a.is_local())
+    {
+        return Err(AppError::NotFound("agency"));
+    }
+    Ok(agency)
+}
+
+/// An agency's issuer document: what its issuer URL (the `issuer.id` of its credentials and
+/// status lists) answers. Sanad uses no DIDs: the document names the agency and lists the
+/// public keys it signs with, as a JWKS; its `id` is the URL itself.
+#[utoipa::path(get, path = "/agencies/{code}", tag = "keys",
+    params(("code" = String, Path, description = "agency code")),
+    responses((status = 200, description = "the agency's issuer document", body = Object),
+              (status = 404, description = "no such agency here", content_type = "application/problem+json", body = Problem)))]
+pub async fn agency_issuer(
+    State(app): State<Arc<App>>,
+    Path(code): Path<String>,
+) -> Result<Response, AppError> {
+    let agency = local_agency(&app, &code)?;
+    let base = app.config.public_base();
+    let i = app.issuer(agency.as_str());
+    let keys: Vec<Value> = app
+        .keys
+        .verifying_keys()
+        .iter()
+        .filter(|k| k.agency == agency)
+        .flat_map(|k| {
+            let mut short = k.jwk.clone();
+            short["kid"] = json!(k.short_kid);
+            [k.jwk.clone(), short]
+        })
+        .collect();
+    let doc = json!({
+        "@context": [VC_V2],
+        "id": crate::issuance::vc::issuer_id(base, agency.as_str()),
+        "name": [{"@value": i.name_ar, "@language": "ar"}, {"@value": i.name_en, "@language": "en"}],
+        "url": base,
+        "jwks": {"keys": keys},
+    });
+    let mut res = Json(doc).into_response();
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    Ok(res)
 }
 
 /// This deployment's agencies and keys (with status and dates), signed.
