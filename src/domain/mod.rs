@@ -9,6 +9,7 @@ mod ids;
 mod person;
 mod public;
 mod status;
+pub mod vcdm;
 
 pub use credential::{
     CheckedClaims, CredentialKind, DocumentDigest, DocumentMeta, QrClaims, QrText, digits_to_token,

@@ -1,6 +1,7 @@
 //! Full credentials: W3C Verifiable Credentials Data Model 2.0, secured per VC-JOSE-COSE as a
 //! compact JWS (`typ: vc+jwt`, `cty: vc`, EdDSA). The JWT's claims are the credential itself.
-//! No `validUntil`: validity is the signature, a trusted key and the live status, which the
+//! Sanad's own credentials have no `validUntil` (a VC-API caller's may): validity is the
+//! signature, a trusted key and the live status, which the
 //! `credentialStatus` entries point at (W3C Bitstring Status List, same list and index as
 //! the IETF list the QR token points at).
 
@@ -106,14 +107,16 @@ pub fn credential_json(
     };
     if let Some(obj) = vc.as_object_mut() {
         obj.insert("id".into(), json!(format!("{base}/v/{}", c.id)));
-        obj.insert(
-            "issuer".into(),
+        // A VC-API caller's `issuer` (checked at issue to be this agency) and `validFrom`
+        // are signed as given; otherwise Sanad's issuer object and the issue time.
+        obj.entry("issuer").or_insert_with(|| {
             json!({
                 "id": issuer_id(base, &c.agency_code),
                 "name": [{"@value": issuer.name_ar, "@language": "ar"}, {"@value": issuer.name_en, "@language": "en"}],
-            }),
-        );
-        obj.insert("validFrom".into(), json!(rfc3339(c.issued_at)));
+            })
+        });
+        obj.entry("validFrom")
+            .or_insert_with(|| json!(rfc3339(c.issued_at)));
         obj.insert(
             "credentialStatus".into(),
             status_entries(base, &c.agency_code, c.status_list, c.status_index),

@@ -11,6 +11,7 @@ pub mod photo;
 pub mod public;
 pub mod ratelimit;
 pub mod standards;
+pub mod vcapi;
 
 use crate::app::App;
 use crate::error::problem;
@@ -88,6 +89,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(standards::credential_vc))
         .routes(routes!(standards::vcapi_issue))
         .routes(routes!(standards::vcapi_verify))
+        .routes(routes!(vcapi::verify_presentation))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let uploads = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(api::issue_document_upload))

@@ -1,7 +1,7 @@
 //! Standard formats: status lists (IETF and W3C), the trust list, full credentials and the
 //! W3C CCG VC-API, so wallets, verifiers and other agencies can use Sanad with their tools.
 
-use super::extract::ApiJson;
+use super::vcapi::{self, VcApiError, VcApiJson};
 use crate::app::App;
 use crate::auth::{Principal, Scope};
 use crate::domain::{CredentialId, DocumentDigest, DocumentMeta, Invalid};
@@ -10,7 +10,7 @@ use crate::issuance::vc::{VC_JWT, VC_SUBMITTED_MEDIA_TYPE, VC_V2, full_credentia
 use crate::issuance::{self, DocumentInput};
 use crate::status::publish::{self, Purpose, TTL_SECONDS};
 use crate::storage::now;
-use crate::verification::{Outcome, vc::verify_vc};
+use crate::verification::vc::verify_vc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -241,8 +241,9 @@ pub async fn credential_vc(
 /// VC-API issue request.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct IssueCredentialRequest {
-    /// The credential to issue (VC 2.0 JSON without proof; `issuer`, `validFrom`, `id` and
-    /// `credentialStatus` are set by Sanad).
+    /// The credential to issue (VC 2.0 JSON without `proof`, `id` or `credentialStatus`,
+    /// which Sanad assigns). `issuer`, if given, must be the caller's agency; `validFrom`
+    /// (default: now) and `validUntil` are signed as given and enforced at verification.
     pub credential: Value,
     /// Options (none are used yet).
     #[serde(default)]
@@ -272,51 +273,60 @@ fn envelope(jwt: &str) -> Value {
 pub async fn vcapi_issue(
     State(app): State<Arc<App>>,
     auth: Principal,
-    ApiJson(req): ApiJson<IssueCredentialRequest>,
-) -> Result<(StatusCode, Json<IssueCredentialResponse>), AppError> {
+    VcApiJson(req): VcApiJson<IssueCredentialRequest>,
+) -> Result<(StatusCode, Json<IssueCredentialResponse>), VcApiError> {
     let actor = &auth.require(Scope::Issue)?;
-    let mut vc = req.credential;
-    let Some(obj) = vc.as_object_mut() else {
-        return Err(AppError::BadRequest(
-            "credential must be a JSON object".into(),
-        ));
+    let vc = req.credential;
+    let Some(obj) = vc.as_object() else {
+        return Err(vcapi::bad_member("credential", "must be a JSON object"));
     };
-    if obj.contains_key("proof") {
-        return Err(AppError::BadRequest(
-            "credential must not carry a proof".into(),
-        ));
+    // Members Sanad assigns are refused, not overwritten: the caller learns that what it
+    // sent is not what would be signed.
+    for (member, why) in [
+        (
+            "proof",
+            "must not be given: Sanad secures the credential (vc+jwt)",
+        ),
+        (
+            "id",
+            "must not be given: Sanad assigns the credential's id (its live-record URL)",
+        ),
+        (
+            "credentialStatus",
+            "must not be given: Sanad assigns the status list entries",
+        ),
+    ] {
+        if obj.contains_key(member) {
+            return Err(vcapi::bad_member(member, why));
+        }
     }
     let ours = crate::issuance::vc::issuer_id(app.config.public_base(), actor.agency.as_str());
-    let given_issuer = match obj.get("issuer") {
-        None => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Object(o)) => o.get("id").and_then(Value::as_str).map(str::to_owned),
-        Some(_) => {
-            return Err(AppError::BadRequest(
-                "issuer must be a URL or an object".into(),
-            ));
-        }
-    };
-    if given_issuer.is_some_and(|i| i != ours) {
-        return Err(AppError::BadRequest(format!(
-            "issuer must be {ours} (or left out)"
-        )));
-    }
-    for k in ["issuer", "validFrom", "id", "credentialStatus"] {
-        obj.remove(k);
-    }
-    // Check the shape as it will be issued.
+    // Check the data model as it will be issued (issuer and validFrom filled in if absent).
     let mut probe = vc.clone();
     if let Some(o) = probe.as_object_mut() {
-        o.insert("issuer".into(), json!(ours));
+        o.entry("issuer").or_insert_with(|| json!(ours));
+        o.entry("validFrom")
+            .or_insert_with(|| json!(crate::domain::rfc3339(now())));
     }
-    let problems = crate::verification::vc::data_model_problems(&probe);
-    if !problems.is_empty() {
-        return Err(AppError::BadRequest(problems.join("; ")));
+    crate::domain::vcdm::check_credential(&probe)
+        .map_err(|v| vcapi::violations("invalid-credential", &v))?;
+    let given_issuer = probe["issuer"]
+        .as_str()
+        .or(probe["issuer"]["id"].as_str())
+        .unwrap_or_default();
+    if given_issuer != ours {
+        return Err(vcapi::bad_member(
+            if probe["issuer"].is_object() {
+                "issuer.id"
+            } else {
+                "issuer"
+            },
+            &format!("must be {ours}, the issuer this token signs for (or left out)"),
+        ));
     }
     let bytes = serde_json::to_vec(&vc).map_err(|e| AppError::Internal(e.into()))?;
     if bytes.len() > 32 * 1024 {
-        return Err(AppError::TooLarge);
+        return Err(AppError::TooLarge.into());
     }
     let types: Vec<String> = vc["type"]
         .as_array()
@@ -342,7 +352,7 @@ pub async fn vcapi_issue(
         issue_date: crate::render::pages::date(now()),
     }
     .validate()
-    .map_err(|e: Invalid| AppError::BadRequest(e.to_string()))?;
+    .map_err(|e: Invalid| vcapi::bad_member("credential", &e.to_string()))?;
     let row = issuance::issue_document(
         &app,
         actor,
@@ -373,78 +383,18 @@ pub struct VerifyCredentialRequest {
     pub options: Option<Value>,
 }
 
-/// VC-API verify response.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct VerifyCredentialResponse {
-    /// True when the credential is genuine and in force.
-    pub verified: bool,
-    /// Names of the checks that passed.
-    pub checks: Vec<String>,
-    /// Warnings (e.g. suspended).
-    pub warnings: Vec<Value>,
-    /// Errors (failed checks, with reasons).
-    pub errors: Vec<Value>,
-    /// Sanad's outcome (SPEC §5).
-    pub outcome: Outcome,
-    /// Public fields, when identified.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential: Option<crate::domain::PublicCredential>,
-}
+pub use super::vcapi::VerifyCredentialResponse;
 
-/// VC-API: verify an enveloped `vc+jwt` (public).
+/// VC-API: verify an enveloped `vc+jwt` (public). 200 only for a verified credential; any
+/// failed check (signature, status — suspended included —, validity …) is a 400 problem
+/// whose `errors` name each one.
 #[utoipa::path(post, path = "/credentials/verify", tag = "vc-api", request_body = VerifyCredentialRequest,
-    responses((status = 200, body = VerifyCredentialResponse), (status = 400, body = Problem)))]
+    responses((status = 200, description = "verified: genuine and in force", body = VerifyCredentialResponse),
+              (status = 400, description = "malformed, or not verified: `errors` names each failed check", content_type = "application/problem+json", body = Problem)))]
 pub async fn vcapi_verify(
     State(app): State<Arc<App>>,
-    ApiJson(req): ApiJson<VerifyCredentialRequest>,
-) -> Result<Json<VerifyCredentialResponse>, AppError> {
-    let jwt = match &req.verifiable_credential {
-        Value::String(s) => s.clone(),
-        Value::Object(o)
-            if o.get("type")
-                .is_some_and(|t| t == "EnvelopedVerifiableCredential") =>
-        {
-            o.get("id")
-                .and_then(Value::as_str)
-                .and_then(|id| id.strip_prefix("data:application/vc+jwt,"))
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    AppError::BadRequest(
-                        "the envelope's id must be data:application/vc+jwt,<jwt>".into(),
-                    )
-                })?
-        }
-        _ => {
-            return Err(AppError::BadRequest(
-                "verifiableCredential must be an EnvelopedVerifiableCredential or a vc+jwt".into(),
-            ));
-        }
-    };
-    let v = verify_vc(&app, &jwt).await;
-    let checks = v
-        .checks
-        .iter()
-        .filter(|c| c.ok)
-        .map(|c| c.name.to_owned())
-        .collect();
-    let failed: Vec<Value> = v
-        .checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| json!({"name": c.name, "message": c.detail}))
-        .collect();
-    let verified = v.outcome == Outcome::Valid;
-    let (warnings, errors) = if matches!(v.outcome, Outcome::Suspended) {
-        (failed, vec![])
-    } else {
-        (vec![], failed)
-    };
-    Ok(Json(VerifyCredentialResponse {
-        verified,
-        checks,
-        warnings,
-        errors,
-        outcome: v.outcome,
-        credential: v.credential,
-    }))
+    VcApiJson(req): VcApiJson<VerifyCredentialRequest>,
+) -> Result<Response, VcApiError> {
+    let jwt = vcapi::enveloped_credential(&req.verifiable_credential)?;
+    Ok(vcapi::verification_answer(verify_vc(&app, &jwt).await))
 }
