@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod console;
 pub mod extract;
+pub mod openapi;
 pub mod photo;
 pub mod public;
 pub mod ratelimit;
@@ -86,6 +87,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(standards::agency_status_w3c))
         .routes(routes!(standards::agency_issuer))
         .routes(routes!(standards::trust_list))
+        .routes(routes!(standards::trust_list_schema))
         .routes(routes!(standards::credential_vc))
         .routes(routes!(standards::vcapi_issue))
         .routes(routes!(standards::vcapi_verify))
@@ -151,7 +153,7 @@ fn cors() -> tower_http::cors::CorsLayer {
 /// The complete application router.
 pub fn router(app: Arc<App>) -> Router {
     let (routes, openapi) = routes();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(openapi::finish(&openapi));
     let security_headers = [
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),

@@ -91,7 +91,7 @@ async fn verify_one(
 /// Verify a scanned QR, a token, a full credential or an id; with multipart, also a
 /// document to compare or a photo of the QR; a bare PNG/JPEG body is decoded as a QR photo.
 #[utoipa::path(post, path = "/api/v1/verify", tag = "verify",
-    request_body(content((VerifyRequest = "application/json"), (VerifyUpload = "multipart/form-data"), (Vec<u8> = "image/png"))),
+    request_body(content((VerifyRequest = "application/json"), (VerifyUpload = "multipart/form-data"), (Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"))),
     responses((status = 200, body = Verification), (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem)))]
 pub async fn verify(
     State(app): State<Arc<App>>,
@@ -211,6 +211,7 @@ pub async fn live_record(
 
 /// QR options.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QrQuery {
     /// `1` for a reference-only QR (URL without token) for tiny prints.
     #[serde(rename = "ref")]

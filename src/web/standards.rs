@@ -205,9 +205,10 @@ pub async fn agency_issuer(
     Ok(res)
 }
 
-/// This deployment's agencies and keys (with status and dates), signed.
+/// This deployment's agencies and keys (with status and dates), signed, valid until `exp`.
+/// The payload's JSON Schema is served at `/.well-known/sanad-trust-list.schema.json`.
 #[utoipa::path(get, path = "/.well-known/sanad-trust-list", tag = "keys",
-    responses((status = 200, content_type = "application/jwt", body = String)))]
+    responses((status = 200, description = "a compact JWS (typ sanad-trust-list+jwt) whose payload follows /.well-known/sanad-trust-list.schema.json", content_type = "application/jwt", body = String)))]
 pub async fn trust_list(State(app): State<Arc<App>>) -> Result<Response, AppError> {
     let key = app.deployment_key()?;
     let rows = app.store.list_keys().await?;
@@ -220,6 +221,23 @@ pub async fn trust_list(State(app): State<Arc<App>>) -> Result<Response, AppErro
     )
     .map_err(|e| AppError::Internal(anyhow::anyhow!("signing the trust list: {e}")))?;
     Ok(jwt_response("application/jwt", &jwt, None, 300))
+}
+
+/// The JSON Schema (2020-12) of the trust list's payload.
+#[utoipa::path(get, path = "/.well-known/sanad-trust-list.schema.json", tag = "keys",
+    responses((status = 200, description = "JSON Schema of the trust list payload", content_type = "application/schema+json", body = Object)))]
+pub async fn trust_list_schema() -> Response {
+    let mut res = (StatusCode::OK, crate::keys::trust::SCHEMA).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/schema+json"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    res
 }
 
 /// The full credential (W3C VC 2.0 as `vc+jwt`) of one of the agency's credentials.

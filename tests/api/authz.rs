@@ -139,6 +139,7 @@ const TABLE: &[Row] = &[
     ("GET", "/agencies/MOSD/status/w3c/{list}/revocation", None, Fresh::Nothing, EVERYONE_200),
     ("GET", "/agencies/MOSD", None, Fresh::Nothing, EVERYONE_200),
     ("GET", "/.well-known/sanad-trust-list", None, Fresh::Nothing, EVERYONE_200),
+    ("GET", "/.well-known/sanad-trust-list.schema.json", None, Fresh::Nothing, EVERYONE_200),
     ("POST", "/api/v1/verify", Some(r#"{"id": "{cid}"}"#), Fresh::Nothing, EVERYONE_200),
     ("GET", "/v/{cid}", None, Fresh::Nothing, EVERYONE_200),
     ("GET", "/.well-known/jwks.json", None, Fresh::Nothing, EVERYONE_200),

@@ -8,6 +8,7 @@ mod conformance;
 mod helpers;
 mod photo;
 mod standards;
+mod tools;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
