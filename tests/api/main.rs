@@ -7,6 +7,7 @@ mod callers;
 mod conformance;
 mod helpers;
 mod photo;
+mod qr_photos;
 mod standards;
 mod tools;
 
