@@ -101,6 +101,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(photo::MAX_PHOTO_BODY));
     let verify = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(public::verify))
+        .routes(routes!(public::verify_upload))
         .layer(DefaultBodyLimit::max(public::MAX_VERIFY_BYTES));
     json_api
         .merge(uploads)
@@ -126,6 +127,7 @@ pub fn is_cors_public(path: &str) -> bool {
         "/.well-known/sanad-trust-list",
         "/.well-known/sanad-trust-list.schema.json",
         "/api/v1/verify",
+        "/api/v1/verify/upload",
         "/credentials/verify",
         "/presentations/verify",
     ];

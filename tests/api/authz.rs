@@ -141,6 +141,7 @@ const TABLE: &[Row] = &[
     ("GET", "/.well-known/sanad-trust-list", None, Fresh::Nothing, EVERYONE_200),
     ("GET", "/.well-known/sanad-trust-list.schema.json", None, Fresh::Nothing, EVERYONE_200),
     ("POST", "/api/v1/verify", Some(r#"{"id": "{cid}"}"#), Fresh::Nothing, EVERYONE_200),
+    ("POST", "/api/v1/verify/upload", Some(r#"{"id": "{cid}"}"#), Fresh::Nothing, EVERYONE_200),
     ("GET", "/v/{cid}", None, Fresh::Nothing, EVERYONE_200),
     ("GET", "/.well-known/jwks.json", None, Fresh::Nothing, EVERYONE_200),
     ("POST", "/api/v1/session", Some(r#"{"username": "signer", "password": "correct horse battery staple"}"#), Fresh::Nothing, EVERYONE_200),
