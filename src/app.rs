@@ -35,6 +35,8 @@ pub struct App {
     pub verified: crate::verification::cache::VerifiedTokens,
     /// Micro-batched Ed25519 verification for scans.
     pub batch: crate::keys::batch::BatchVerifier,
+    /// Where holder notifications go (SMS gateway or the log sink).
+    pub notifier: Arc<dyn crate::events::notify::Notifier>,
     published: Mutex<HashMap<(u32, String), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
@@ -79,6 +81,7 @@ impl App {
         }
         let status = StatusRegistry::load(&store).await?;
         let app = Arc::new(Self {
+            notifier: crate::events::notify::from_config(&config.events),
             config,
             store,
             keys,
@@ -232,7 +235,7 @@ impl App {
 }
 
 /// The scopes an API token can carry.
-pub const SCOPES: &[&str] = &["issue", "revoke", "read"];
+pub const SCOPES: &[&str] = &["issue", "revoke", "read", "events"];
 
 /// Create an API token for `agency` with `scopes`, owned by the command line; returns the
 /// secret (shown once).
