@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// A signed status list and the status-view version it was made from.
-type Published = (u64, Arc<String>);
+/// `(status version, signed at, JWT)` of a published list.
+type Published = (u64, i64, Arc<String>);
 
 /// `(credential id, variant)` of a rendered QR.
 type QrCacheKey = (String, &'static str);
@@ -38,7 +39,7 @@ pub struct App {
     pub notifier: Arc<dyn crate::events::notify::Notifier>,
     /// Operators' counters (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
-    published: Mutex<HashMap<(u32, &'static str), Published>>,
+    published: Mutex<HashMap<(u32, String), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
 }
@@ -184,33 +185,40 @@ impl App {
             .contains_key(code)
     }
 
-    /// A published status list (`form` = `ietf`, `revocation` or `suspension`), made by
-    /// `make` when the in-memory view changed since the cached one.
+    /// A published status list and its version tag (changes when the list or its signature
+    /// does; `form` names the rendering, e.g. `ietf` or
+    /// `revocation@MOSD`), made by `make` when the in-memory view changed since the cached
+    /// one, or when the cached one has used up half of its validity window (lists carry
+    /// `exp`/`validUntil`, so an unchanged list is re-signed before relying parties would
+    /// have to treat it as stale).
     pub fn published(
         &self,
         list: u32,
-        form: &'static str,
+        form: &str,
         make: impl FnOnce(&crate::status::StatusList) -> anyhow::Result<String>,
-    ) -> anyhow::Result<Option<(u64, Arc<String>)>> {
+    ) -> anyhow::Result<Option<(String, Arc<String>)>> {
         let version = self.status.version();
-        if let Some((v, jwt)) = self
+        let fresh_after = crate::storage::now() - crate::status::publish::VALID_SECONDS / 2;
+        if let Some((v, made, jwt)) = self
             .published
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&(list, form))
+            .get(&(list, form.to_owned()))
             && *v == version
+            && *made > fresh_after
         {
-            return Ok(Some((*v, jwt.clone())));
+            return Ok(Some((format!("{v}-{made}"), jwt.clone())));
         }
         let Some((snapshot, v)) = self.status.snapshot(list) else {
             return Ok(None);
         };
         let jwt = Arc::new(make(&snapshot)?);
+        let made = crate::storage::now();
         self.published
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert((list, form), (v, jwt.clone()));
-        Ok(Some((v, jwt)))
+            .insert((list, form.to_owned()), (v, made, jwt.clone()));
+        Ok(Some((format!("{v}-{made}"), jwt)))
     }
 
     /// How many view versions the most stale cached published status list is behind (0 when
@@ -221,7 +229,7 @@ impl App {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .map(|(v, _)| now.saturating_sub(*v))
+            .map(|(v, _, _)| now.saturating_sub(*v))
             .max()
             .unwrap_or(0)
     }

@@ -10,6 +10,7 @@ mod person;
 mod public;
 pub mod search;
 mod status;
+pub mod vcdm;
 
 pub use credential::{
     CheckedClaims, CredentialKind, DocumentDigest, DocumentMeta, QrClaims, QrText, digits_to_token,

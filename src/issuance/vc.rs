@@ -1,6 +1,7 @@
 //! Full credentials: W3C Verifiable Credentials Data Model 2.0, secured per VC-JOSE-COSE as a
 //! compact JWS (`typ: vc+jwt`, `cty: vc`, EdDSA). The JWT's claims are the credential itself.
-//! No `validUntil`: validity is the signature, a trusted key and the live status, which the
+//! Sanad's own credentials have no `validUntil` (a VC-API caller's may): validity is the
+//! signature, a trusted key and the live status, which the
 //! `credentialStatus` entries point at (W3C Bitstring Status List, same list and index as
 //! the IETF list the QR token points at).
 
@@ -16,15 +17,28 @@ pub const VC_V2: &str = "https://www.w3.org/ns/credentials/v2";
 /// Media type of a VC-JOSE-COSE credential.
 pub const VC_JWT: &str = "application/vc+jwt";
 
-/// The URL that identifies an agency as an issuer.
+/// The URL that identifies an agency as an issuer. It answers with the agency's issuer
+/// document (names and keys), and the agency's W3C status lists live under it.
 pub fn issuer_id(base: &str, agency: &str) -> String {
     format!("{}/agencies/{agency}", base.trim_end_matches('/'))
 }
 
-/// The two `credentialStatus` entries of a credential in slot `(list, index)`.
-pub fn status_entries(base: &str, list: i64, index: i64) -> Value {
+/// The URL of an agency's W3C status list credential for `purpose`: under the issuer URL,
+/// with the agency as the list's issuer, as the Bitstring Status List requires.
+pub fn w3c_list_url(base: &str, agency: &str, list: i64, purpose: &str) -> String {
+    format!("{}/status/w3c/{list}/{purpose}", issuer_id(base, agency))
+}
+
+/// The IETF `status` claim (Token Status List §6.1) of a credential in slot `(list, index)`,
+/// so IETF libraries find the list without reading `credentialStatus`.
+pub fn ietf_status_claim(base: &str, list: i64, index: i64) -> Value {
+    json!({"status_list": {"idx": index, "uri": format!("{base}/status/{list}")}})
+}
+
+/// The two `credentialStatus` entries of an agency's credential in slot `(list, index)`.
+pub fn status_entries(base: &str, agency: &str, list: i64, index: i64) -> Value {
     let entry = |purpose: &str| {
-        let url = format!("{base}/status/w3c/{list}/{purpose}");
+        let url = w3c_list_url(base, agency, list, purpose);
         json!({
             "id": format!("{url}#{index}"),
             "type": "BitstringStatusListEntry",
@@ -93,17 +107,23 @@ pub fn credential_json(
     };
     if let Some(obj) = vc.as_object_mut() {
         obj.insert("id".into(), json!(format!("{base}/v/{}", c.id)));
-        obj.insert(
-            "issuer".into(),
+        // A VC-API caller's `issuer` (checked at issue to be this agency) and `validFrom`
+        // are signed as given; otherwise Sanad's issuer object and the issue time.
+        obj.entry("issuer").or_insert_with(|| {
             json!({
                 "id": issuer_id(base, &c.agency_code),
                 "name": [{"@value": issuer.name_ar, "@language": "ar"}, {"@value": issuer.name_en, "@language": "en"}],
-            }),
-        );
-        obj.insert("validFrom".into(), json!(rfc3339(c.issued_at)));
+            })
+        });
+        obj.entry("validFrom")
+            .or_insert_with(|| json!(rfc3339(c.issued_at)));
         obj.insert(
             "credentialStatus".into(),
-            status_entries(base, c.status_list, c.status_index),
+            status_entries(base, &c.agency_code, c.status_list, c.status_index),
+        );
+        obj.insert(
+            "status".into(),
+            ietf_status_claim(base, c.status_list, c.status_index),
         );
     }
     vc

@@ -3,7 +3,8 @@
 //!
 //! Verification is strict before any cryptography runs: the token must be short, have three
 //! parts, a header that is a small JSON object with only `alg`, `kid`, `typ` and `cty`,
-//! `alg` exactly `EdDSA`, and a `kid` the caller knows. `crit`, `jku`, `x5u`, `jwk`, `x5c`
+//! `alg` exactly `EdDSA` or its fully specified name `Ed25519` (RFC 9864; both mean Ed25519
+//! here, the only curve whose keys we hold), and a `kid` the caller knows. `crit`, `jku`, `x5u`, `jwk`, `x5c`
 //! and every other member are refused, so nothing in a token can point us at a URL or a key.
 
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
@@ -93,6 +94,11 @@ impl JwsVerifier for DalekVerifier {
     }
 }
 
+/// The polymorphic JOSE name of Ed25519 signatures (RFC 8037), which Sanad signs with.
+pub const ALG_EDDSA: &str = "EdDSA";
+/// The fully specified name (RFC 9864), accepted wherever `EdDSA` is.
+pub const ALG_ED25519: &str = "Ed25519";
+
 /// Why a token was refused. Each maps to a verification outcome and a reason in words.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -164,7 +170,7 @@ pub fn inspect(token: &str) -> Result<TokenHeader, TokenError> {
         }
     }
     match alg.as_deref() {
-        Some("EdDSA") => {}
+        Some(ALG_EDDSA | ALG_ED25519) => {}
         Some(other) => return Err(TokenError::Algorithm(other.chars().take(16).collect())),
         None => return Err(TokenError::Algorithm("missing".into())),
     }
@@ -172,13 +178,35 @@ pub fn inspect(token: &str) -> Result<TokenHeader, TokenError> {
     Ok(TokenHeader { kid, typ })
 }
 
-/// Verify a compact JWS whose header has passed [`inspect`], returning the payload bytes.
+/// Verify a compact JWS, returning the payload bytes. The header is checked again by
+/// [`inspect`] (so `alg` is `EdDSA` or `Ed25519`); the signature is checked over the
+/// signing input as sent, with `verify_strict`. (josekit's own parser would refuse the
+/// RFC 9864 name, since it matches `alg` against its verifier's `EdDSA`.)
 pub fn verify_compact(token: &str, verifier: &DalekVerifier) -> Result<Vec<u8>, TokenError> {
-    match josekit::jws::deserialize_compact(token, verifier) {
-        Ok((payload, _)) => Ok(payload),
-        Err(JoseError::InvalidSignature(_)) => Err(TokenError::Signature),
-        Err(_) => Err(TokenError::Malformed("the JWS does not parse")),
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    match inspect(token) {
+        // The caller chose the key; a header without `kid` is theirs to refuse.
+        Ok(_) | Err(TokenError::UnknownKid) => {}
+        Err(e) => return Err(e),
     }
+    let (input, sig) = token
+        .rsplit_once('.')
+        .ok_or(TokenError::Malformed("a JWS has three parts"))?;
+    let payload = input
+        .split_once('.')
+        .map(|(_, p)| p)
+        .ok_or(TokenError::Malformed("a JWS has three parts"))?;
+    let sig = b64
+        .decode(sig)
+        .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
+    let sig = Signature::from_slice(&sig).map_err(|_| TokenError::Signature)?;
+    verifier
+        .key
+        .verify_strict(input.as_bytes(), &sig)
+        .map_err(|_| TokenError::Signature)?;
+    b64.decode(payload)
+        .map_err(|_| TokenError::Malformed("payload is not base64url"))
 }
 
 /// Sign `payload` as a compact JWS. `typ` and `cty` are omitted for QR tokens (every byte
@@ -228,6 +256,30 @@ mod tests {
     }
 
     #[test]
+    /// A token signed with `alg: "Ed25519"` (RFC 9864) verifies like one with `EdDSA`, and a
+    /// signature moved onto another header does not.
+    fn rfc9864_alg_verifies() {
+        let key = SigningKey::generate(&mut rand::rng());
+        let v = DalekVerifier::new(key.verifying_key());
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"Ed25519","kid":"k"}"#),
+            URL_SAFE_NO_PAD.encode("{}")
+        );
+        let sig = URL_SAFE_NO_PAD.encode(key.sign(input.as_bytes()).to_bytes());
+        assert_eq!(
+            verify_compact(&format!("{input}.{sig}"), &v).expect("verifies"),
+            b"{}"
+        );
+        let swapped = format!(
+            "{}.{}.{sig}",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","kid":"k"}"#),
+            URL_SAFE_NO_PAD.encode("{}")
+        );
+        assert_eq!(verify_compact(&swapped, &v), Err(TokenError::Signature));
+    }
+
+    #[test]
     fn josekit_signing_round_trip() {
         let key = SigningKey::generate(&mut rand::rng());
         let s = DalekSigner::new(key.clone(), "abc".into());
@@ -268,6 +320,15 @@ mod tests {
                 inspect(&with_header(&h)).err(),
                 Some(TokenError::Header(m.into())),
                 "{m}"
+            );
+        }
+        // RFC 9864's fully specified name is the same algorithm; anything else is not.
+        assert!(inspect(&with_header(r#"{"alg":"Ed25519","kid":"a"}"#)).is_ok());
+        for alg in ["Ed448", "ed25519", "EDDSA", "ES256"] {
+            let h = format!(r#"{{"alg":"{alg}","kid":"a"}}"#);
+            assert!(
+                matches!(inspect(&with_header(&h)), Err(TokenError::Algorithm(_))),
+                "{alg}"
             );
         }
         assert!(matches!(inspect("a.b"), Err(TokenError::Malformed(_))));

@@ -139,12 +139,14 @@ impl PrivateKey {
         format!("{}.{}.pem", self.agency, self.kid)
     }
 
-    /// Write the key as PKCS#8 PEM, created with mode 0600 (never widened afterwards).
+    /// Write the key as PKCS#8 v1 PEM (RFC 8410 §7: the seed only, no public key), created
+    /// with mode 0600 (never widened afterwards). v1 because OpenSSL 3.0, Node and Python
+    /// `cryptography` cannot read the v2 form (with the public key) that ed25519-dalek writes
+    /// by default, and operators must be able to run `openssl pkey -in … -pubout`.
     pub fn write_pem(&self, dir: &Path) -> Result<PathBuf, KeyError> {
         let path = dir.join(self.file_name());
         let pem: Zeroizing<String> = self
-            .key
-            .to_pkcs8_pem(LineEnding::LF)
+            .pkcs8_v1_pem()
             .map_err(|e| KeyError::Format(e.to_string()))?;
         let io = |source| KeyError::Io {
             path: path.clone(),
@@ -155,7 +157,17 @@ impl PrivateKey {
         Ok(path)
     }
 
-    /// Read a key file written by [`PrivateKey::write_pem`]. The agency comes from the file
+    /// The key as a PKCS#8 v1 PEM document.
+    pub fn pkcs8_v1_pem(&self) -> ed25519_dalek::pkcs8::Result<Zeroizing<String>> {
+        ed25519_dalek::ed25519::pkcs8::KeypairBytes {
+            secret_key: self.key.to_bytes(),
+            public_key: None,
+        }
+        .to_pkcs8_pem(LineEnding::LF)
+    }
+
+    /// Read a key file written by [`PrivateKey::write_pem`] (PKCS#8 v1, or v2 as written by
+    /// earlier versions). The agency comes from the file
     /// name; the kid is recomputed from the key so a renamed file cannot lie about it.
     pub fn read_pem(path: &Path) -> Result<Self, KeyError> {
         let io = |source| KeyError::Io {
@@ -278,6 +290,58 @@ mod tests {
                 Err(KeyError::Exposed(_))
             ));
         }
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    /// Key files are PKCS#8 v1 (RFC 8410 §7: 48 bytes of DER, no public key), which OpenSSL
+    /// reads; PKCS#8 v2 files written by earlier versions still load.
+    #[test]
+    fn pkcs8_v1_written_v2_still_read_and_openssl_reads_ours() {
+        use base64::engine::general_purpose::STANDARD;
+        let dir =
+            std::env::temp_dir().join(format!("sanad-keytest-{}", crate::domain::random_base32(8)));
+        let k = PrivateKey::generate(AgencyCode::parse("MOSD").expect("code"));
+        let path = k.write_pem(&dir).expect("write");
+        let pem = std::fs::read_to_string(&path).expect("read");
+        let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let der = STANDARD.decode(b64).expect("base64");
+        assert_eq!(
+            der.len(),
+            48,
+            "v1: version 0, algorithm, seed; nothing else"
+        );
+        assert_eq!(&der[..7], &[0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05]);
+        // RFC 8410 §10.3's example key, in v1 form, round-trips byte for byte.
+        let rfc = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEINTuctv5E1hK1bbY8fdp+K06/nwoy/HU++CXqI9EdVhC\n-----END PRIVATE KEY-----\n";
+        let sk = SigningKey::from_pkcs8_pem(rfc).expect("RFC 8410 example");
+        let again = PrivateKey::from_signing_key(sk, AgencyCode::parse("MOSD").expect("code"));
+        assert_eq!(again.pkcs8_v1_pem().expect("pem").as_str(), rfc);
+
+        // OpenSSL derives the same public key from our file.
+        match std::process::Command::new("openssl")
+            .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+            .arg(&path)
+            .output()
+        {
+            Ok(out) => {
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                assert_eq!(&out.stdout[12..], k.verifying_key().as_bytes());
+            }
+            Err(e) if std::env::var("CI").as_deref() != Ok("true") => {
+                eprintln!("skipping the openssl check: {e}");
+            }
+            Err(e) => panic!("openssl is required under CI: {e}"),
+        }
+
+        // A v2 file (with the public key, as ed25519-dalek writes by default) still loads.
+        let v2 = k.key.to_pkcs8_pem(LineEnding::LF).expect("v2");
+        let v2_path = dir.join(format!("MOSD.{}.v2.pem", k.kid));
+        write_private_file(&v2_path, v2.as_bytes()).expect("write v2");
+        assert_eq!(PrivateKey::read_pem(&v2_path).expect("v2 read").kid, k.kid);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }

@@ -226,12 +226,18 @@ impl KeyRegistry {
             .collect()
     }
 
-    /// The JWKS document.
+    /// The JWKS document. Each key is listed twice: under its RFC 7638 thumbprint (what full
+    /// credentials and lists name) and under the 8-character short kid that QR tokens carry,
+    /// so a standard `kid` lookup (e.g. `jose`'s `createLocalJWKSet`) finds either.
     pub fn jwks(&self) -> serde_json::Value {
         let keys: Vec<_> = self
             .verifying_keys()
             .iter()
-            .map(|e| e.jwk.clone())
+            .flat_map(|e| {
+                let mut short = e.jwk.clone();
+                short["kid"] = serde_json::Value::String(e.short_kid.clone());
+                [e.jwk.clone(), short]
+            })
             .collect();
         serde_json::json!({ "keys": keys })
     }

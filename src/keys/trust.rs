@@ -50,6 +50,15 @@ pub struct TrustAgency {
     pub keys: Vec<TrustKey>,
 }
 
+/// The JSON Schema of the trust list's claims, served at
+/// `/.well-known/sanad-trust-list.schema.json`.
+pub const SCHEMA: &str = include_str!("../../schemas/sanad-trust-list.schema.json");
+
+/// Seconds a signed trust list stays valid (`exp`): a relying party must not use a cached
+/// copy after that. Lists are signed on each request, so a live deployment always serves a
+/// fresh one.
+pub const VALID_SECONDS: i64 = 7 * 24 * 3600;
+
 /// The trust list's claims.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TrustList {
@@ -57,6 +66,9 @@ pub struct TrustList {
     pub iss: String,
     /// Issued at.
     pub iat: i64,
+    /// Valid until (absent in lists from versions before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
     /// Agencies of the deployment.
     pub agencies: Vec<TrustAgency>,
 }
@@ -69,9 +81,11 @@ pub fn build(
     key_rows: &[KeyRow],
     signer: &PrivateKey,
 ) -> Result<String, josekit::JoseError> {
+    let iat = now();
     let list = TrustList {
         iss: base.to_owned(),
-        iat: now(),
+        iat,
+        exp: Some(iat + VALID_SECONDS),
         agencies: agencies
             .iter()
             .filter(|a| a.is_local())
@@ -169,6 +183,14 @@ pub fn parse_verified(jwt: &str, pin: Option<&str>) -> Result<TrustList, TrustEr
         .map_err(|e| TrustError::Signature(e.to_string()))?;
     let list: TrustList =
         serde_json::from_slice(&payload).map_err(|e| TrustError::Format(e.to_string()))?;
+    if let Some(exp) = list.exp
+        && exp < now()
+    {
+        return Err(TrustError::Format(format!(
+            "the list expired at {} (fetch a fresh one)",
+            crate::domain::rfc3339(exp)
+        )));
+    }
     for a in &list.agencies {
         crate::domain::AgencyCode::parse(&a.code).map_err(|e| TrustError::Format(e.to_string()))?;
         for k in &a.keys {
@@ -220,4 +242,52 @@ pub fn rows_for_import(list: &TrustList) -> (Vec<AgencyRow>, Vec<KeyRow>) {
         })
         .collect();
     (agencies, keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::AgencyCode;
+
+    fn signed(exp: Option<i64>) -> String {
+        let k = PrivateKey::generate(AgencyCode::parse("MOSD").expect("code"));
+        let list = TrustList {
+            iss: "https://sanad.example.gov".into(),
+            iat: now() - 10,
+            exp,
+            agencies: vec![TrustAgency {
+                code: "MOSD".into(),
+                name_ar: "وزارة".into(),
+                name_en: "Ministry".into(),
+                base_url: "https://sanad.example.gov".into(),
+                keys: vec![TrustKey {
+                    kid: k.kid.clone(),
+                    short_kid: k.short_kid().into(),
+                    status: "active".into(),
+                    created_at: now() - 10,
+                    retired_at: None,
+                    revoked_at: None,
+                    jwk: super::super::public_jwk(&k.verifying_key(), &k.kid),
+                }],
+            }],
+        };
+        let payload = serde_json::to_vec(&list).expect("json");
+        sign_compact(
+            &payload,
+            Some("sanad-trust-list+jwt"),
+            None,
+            &k.signer(&k.kid),
+        )
+        .expect("sign")
+    }
+
+    /// The validity window is enforced on import: an expired list is refused; a current one
+    /// and one from a version without `exp` are accepted.
+    #[test]
+    fn expired_lists_are_refused() {
+        assert!(parse_verified(&signed(Some(now() + 60)), None).is_ok());
+        assert!(parse_verified(&signed(None), None).is_ok());
+        let err = parse_verified(&signed(Some(now() - 1)), None).expect_err("expired");
+        assert!(err.to_string().contains("expired"), "{err}");
+    }
 }

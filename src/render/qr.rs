@@ -184,16 +184,7 @@ pub fn decode_image(bytes: &[u8]) -> Result<String, String> {
     if w.saturating_mul(h) > 25_000_000 {
         return Err("image too large (more than 25 megapixels)".into());
     }
-    let mut prepared = rqrr::PreparedImage::prepare(img.to_luma8());
-    let grids = prepared.detect_grids();
-    let mut last = String::from("no QR code found in the image");
-    for g in grids {
-        match g.decode() {
-            Ok((_, text)) => return Ok(text),
-            Err(e) => last = format!("a QR code was found but could not be read: {e}"),
-        }
-    }
-    Err(last)
+    super::qr_read::decode_luma(img.to_luma8())
 }
 
 #[cfg(test)]

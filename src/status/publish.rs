@@ -19,8 +19,14 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::io::Write as _;
 
-/// Seconds a consumer may cache a list (`ttl` claim and `Cache-Control: max-age`).
+/// Seconds a consumer may cache a list before fetching it again (`ttl` claim and
+/// `Cache-Control: max-age`).
 pub const TTL_SECONDS: u64 = 1;
+
+/// Seconds a signed list stays valid (`exp` of the IETF list, `validUntil` of the W3C
+/// lists): a relying party working from a cached copy older than this must treat status as
+/// undetermined. The server re-signs an unchanged list once half of this has passed.
+pub const VALID_SECONDS: i64 = 24 * 3600;
 
 /// A W3C status purpose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -75,6 +81,7 @@ pub fn ietf_jwt(
     let payload = serde_json::json!({
         "sub": uri,
         "iat": now,
+        "exp": now + VALID_SECONDS,
         "ttl": TTL_SECONDS,
         "status_list": { "bits": 2, "lst": ietf_lst(list) },
     });
@@ -110,6 +117,9 @@ pub fn w3c_encoded_list(list: &StatusList, purpose: Purpose) -> String {
 }
 
 /// The signed W3C `BitstringStatusListCredential` (VC-JOSE-COSE: the JWT claims are the VC).
+/// `issuer` must be the issuer the credentials pointing here name (Bitstring Status List
+/// §3.2 step 7: verifiers such as `@digitalbazaar/vc-bitstring-status-list` refuse a list
+/// whose issuer differs), so each agency has its own list URL under its issuer URL.
 pub fn w3c_jwt(
     list: &StatusList,
     purpose: Purpose,
@@ -124,6 +134,7 @@ pub fn w3c_jwt(
         "type": ["VerifiableCredential", "BitstringStatusListCredential"],
         "issuer": issuer,
         "validFrom": rfc3339(now),
+        "validUntil": rfc3339(now + VALID_SECONDS),
         "credentialSubject": {
             "id": format!("{uri}#list"),
             "type": "BitstringStatusList",

@@ -4,50 +4,37 @@
 use super::{Check, Outcome, Verification, finish, pass};
 use crate::app::App;
 use crate::domain::{CredentialKind, PublicCredential, rfc3339};
-use crate::issuance::vc::VC_V2;
 use crate::keys::{inspect, verify_compact};
 use serde_json::Value;
 
-/// Check a VC 2.0 credential's shape: the base context first, `VerifiableCredential` among
-/// the types, an issuer (URL or object with an `id` URL), a subject, an RFC 3339
-/// `validFrom`, no `validUntil` (Sanad credentials never expire) and well-formed
-/// `BitstringStatusListEntry` entries. Returns the problems found.
+/// Check a VC 2.0 credential's shape: the data model's MUSTs (`domain::vcdm`), the
+/// VC-JOSE-COSE rules for JWT claims (no `vc`/`vp` claims; `iss`, if present, is the
+/// `issuer`), and the status entries this deployment relies on (well-formed
+/// `BitstringStatusListEntry` entries). Returns the problems found.
 pub fn data_model_problems(vc: &Value) -> Vec<String> {
-    let mut p = Vec::new();
+    let mut p: Vec<String> = match crate::domain::vcdm::check_credential(vc) {
+        Ok(()) => Vec::new(),
+        Err(v) => v.iter().map(ToString::to_string).collect(),
+    };
     let Some(obj) = vc.as_object() else {
-        return vec!["the credential is not a JSON object".into()];
+        return p;
     };
-    match obj.get("@context").and_then(Value::as_array) {
-        Some(c) if c.first().and_then(Value::as_str) == Some(VC_V2) => {}
-        _ => p.push(format!("@context must be an array starting with {VC_V2}")),
+    // VC-JOSE-COSE §3.1.1/§3.1.2: the claims are the credential itself; the VC-JWT 1.1
+    // wrappers would smuggle a second, unchecked credential.
+    for wrapper in ["vc", "vp"] {
+        if obj.contains_key(wrapper) {
+            p.push(format!(
+                "{wrapper}: claim not allowed in a vc+jwt (VC-JOSE-COSE)"
+            ));
+        }
     }
-    match obj.get("type") {
-        Some(Value::Array(t)) if t.iter().any(|x| x == "VerifiableCredential") => {}
-        Some(Value::String(t)) if t == "VerifiableCredential" => {}
-        _ => p.push("type must include VerifiableCredential".into()),
-    }
-    let issuer_id = match obj.get("issuer") {
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(Value::Object(o)) => o.get("id").and_then(Value::as_str),
-        _ => None,
-    };
-    if !issuer_id.is_some_and(|i| i.contains(':')) {
-        p.push("issuer must be a URL or an object with an id URL".into());
-    }
-    match obj.get("credentialSubject") {
-        Some(Value::Object(o)) if !o.is_empty() => {}
-        Some(Value::Array(a)) if !a.is_empty() && a.iter().all(Value::is_object) => {}
-        _ => p.push("credentialSubject must be a non-empty object".into()),
-    }
-    match obj.get("validFrom").and_then(Value::as_str) {
-        Some(s)
-            if time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
-                .is_ok() => {}
-        Some(_) => p.push("validFrom must be an RFC 3339 date-time".into()),
-        None => {}
-    }
-    if obj.contains_key("validUntil") {
-        p.push("validUntil is not allowed: Sanad credentials never expire (status is live)".into());
+    if let Some(iss) = obj.get("iss") {
+        let issuer = obj
+            .get("issuer")
+            .and_then(|i| i.as_str().or_else(|| i.get("id").and_then(Value::as_str)));
+        if iss.as_str() != issuer {
+            p.push("iss: differs from issuer (VC-JOSE-COSE)".into());
+        }
     }
     if let Some(cs) = obj.get("credentialStatus") {
         let entries: Vec<&Value> = match cs {
@@ -69,6 +56,30 @@ pub fn data_model_problems(vc: &Value) -> Vec<String> {
         }
     }
     p
+}
+
+/// VC 2.0 §4.9: a credential is in its validity period when `validFrom` (if any) is not
+/// after `now` and `validUntil` (if any) is not before it. Sanad's own credentials have no
+/// `validUntil`; a VC-API caller's may.
+pub fn validity_problem(vc: &Value, now: time::OffsetDateTime) -> Option<String> {
+    let (from, until) = crate::domain::vcdm::validity_window(vc);
+    if let Some(f) = from
+        && f > now
+    {
+        return Some(format!(
+            "not valid before {}",
+            vc["validFrom"].as_str().unwrap_or_default()
+        ));
+    }
+    if let Some(u) = until
+        && u < now
+    {
+        return Some(format!(
+            "expired at {}",
+            vc["validUntil"].as_str().unwrap_or_default()
+        ));
+    }
+    None
 }
 
 /// `(list, index)` of the revocation entry, from its list URL `…/status/w3c/{list}/revocation`.
@@ -149,6 +160,10 @@ pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
     checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
     checks.push(pass("signature", None));
     checks.push(pass("data_model", None));
+    if let Some(why) = validity_problem(&vc, time::OffsetDateTime::now_utc()) {
+        return Verification::fail(Outcome::Invalid, why, checks, "validity");
+    }
+    checks.push(pass("validity", None));
     let id = vc["id"]
         .as_str()
         .and_then(|u| u.rsplit('/').next())

@@ -207,6 +207,7 @@ pub async fn get_person(
 
 /// Query of the person search.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PersonQuery {
     /// Exact national ID number.
     pub national_id: Option<String>,
@@ -411,6 +412,7 @@ pub async fn get_credential(
 
 /// Filters for listing credentials.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CredentialQuery {
     /// Only this status.
     pub status: Option<CredentialStatus>,

@@ -14,6 +14,7 @@ use utoipa::ToSchema;
 
 /// Which requests to list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ApprovalQuery {
     /// `pending` (default), `approved` or `rejected`.
     pub state: Option<String>,

@@ -37,6 +37,7 @@ pub struct AuditEntry {
 
 /// Paging of the audit log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only entries after this sequence number.
     pub after: Option<i64>,
@@ -85,6 +86,7 @@ pub async fn checkpoint(
 
 /// Which tree the proof is for.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ProofQuery {
     /// Tree size of an earlier checkpoint (default: the whole log now).
     pub tree_size: Option<u64>,

@@ -35,6 +35,7 @@ pub const MAX_URL_LEN: usize = 2048;
 
 /// Paging of the pull feed.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Return events with ids greater than this (default 0: from the start).
     pub after: Option<i64>,
@@ -79,6 +80,7 @@ pub async fn pull(
 
 /// Where a stream starts.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StreamQuery {
     /// Start after this id (a `Last-Event-ID` header wins). Default: only new events.
     pub after: Option<i64>,
@@ -516,6 +518,7 @@ impl From<DeliveryRow> for DeliveryOut {
 
 /// Paging of the delivery log.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveriesQuery {
     /// Only entries with ids below this (the last id of the previous page).
     pub before: Option<i64>,

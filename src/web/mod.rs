@@ -10,12 +10,14 @@ pub mod console;
 pub mod events;
 pub mod extract;
 pub mod holder;
+pub mod openapi;
 pub mod ops;
 pub mod photo;
 pub mod printables;
 pub mod public;
 pub mod ratelimit;
 pub mod standards;
+pub mod vcapi;
 
 use crate::app::App;
 use crate::error::problem;
@@ -92,10 +94,14 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(public::readyz))
         .routes(routes!(standards::status_ietf))
         .routes(routes!(standards::status_w3c))
+        .routes(routes!(standards::agency_status_w3c))
+        .routes(routes!(standards::agency_issuer))
         .routes(routes!(standards::trust_list))
+        .routes(routes!(standards::trust_list_schema))
         .routes(routes!(standards::credential_vc))
         .routes(routes!(standards::vcapi_issue))
         .routes(routes!(standards::vcapi_verify))
+        .routes(routes!(vcapi::verify_presentation))
         .routes(routes!(events::pull))
         .routes(routes!(events::stream))
         .routes(routes!(events::watch, events::list_watches))
@@ -121,6 +127,7 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .layer(DefaultBodyLimit::max(photo::MAX_PHOTO_BODY));
     let verify = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(public::verify))
+        .routes(routes!(public::verify_upload))
         .layer(DefaultBodyLimit::max(public::MAX_VERIFY_BYTES));
     json_api
         .merge(uploads)
@@ -139,10 +146,43 @@ async fn not_found() -> axum::response::Response {
     )
 }
 
+/// Whether `path` is a public read endpoint that browser apps of other agencies may call
+/// (keys, trust list, status lists, issuer documents, live records, verification).
+pub fn is_cors_public(path: &str) -> bool {
+    const EXACT: &[&str] = &[
+        "/.well-known/jwks.json",
+        "/.well-known/sanad-trust-list",
+        "/.well-known/sanad-trust-list.schema.json",
+        "/api/v1/verify",
+        "/api/v1/verify/upload",
+        "/credentials/verify",
+        "/presentations/verify",
+    ];
+    EXACT.contains(&path)
+        || ["/status/", "/agencies/", "/v/"]
+            .iter()
+            .any(|p| path.starts_with(p))
+}
+
+/// CORS for the public read endpoints only: any origin, no credentials (cookies never
+/// travel cross-origin, so the console and the registrar API stay same-origin).
+fn cors() -> tower_http::cors::CorsLayer {
+    use axum::http::{Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::predicate(|_, parts| {
+            is_cors_public(parts.uri.path())
+        }))
+        .allow_methods([Method::GET, Method::HEAD, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::ACCEPT, header::IF_NONE_MATCH])
+        .expose_headers([header::ETAG, header::CACHE_CONTROL])
+        .max_age(Duration::from_secs(3600))
+}
+
 /// The complete application router.
 pub fn router(app: Arc<App>) -> Router {
     let (routes, openapi) = routes();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(openapi::finish(&openapi));
     let security_headers = [
         ("x-content-type-options", "nosniff"),
         ("referrer-policy", "no-referrer"),
@@ -191,6 +231,7 @@ pub fn router(app: Arc<App>) -> Router {
             ratelimit::middleware(l.clone(), req, next)
         }));
     }
+    r = r.layer(cors());
     // `/verifier` → `/verifier/`, so the app's relative URLs and its service worker's scope
     // work however the address was typed.
     r = r.layer(axum::middleware::from_fn(

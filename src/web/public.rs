@@ -88,10 +88,12 @@ async fn verify_one(
     })
 }
 
-/// Verify a scanned QR, a token, a full credential or an id; with multipart, also a
-/// document to compare or a photo of the QR; a bare PNG/JPEG body is decoded as a QR photo.
+/// Verify a scanned QR, a token, a full credential or an id (JSON). This URL also takes
+/// the bodies documented at `POST /api/v1/verify/upload` (multipart with a document or a
+/// photo, or a bare PNG/JPEG photo of the QR); they are documented there, one operation a
+/// body kind, because common client generators cannot build one call with several bodies.
 #[utoipa::path(post, path = "/api/v1/verify", tag = "verify",
-    request_body(content((VerifyRequest = "application/json"), (VerifyUpload = "multipart/form-data"), (Vec<u8> = "image/png"))),
+    request_body(content((VerifyRequest = "application/json"))),
     responses((status = 200, body = Verification), (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem)))]
 pub async fn verify(
     State(app): State<Arc<App>>,
@@ -159,6 +161,19 @@ fn counted(app: &App, v: Verification) -> Json<Verification> {
     app.metrics
         .verification("public", "public", outcome.as_str().unwrap_or("invalid"));
     Json(v)
+}
+
+/// Verify with a file: multipart with a document to compare with a certificate's signed
+/// digest or a photo of the QR (`image`), or a bare PNG/JPEG photo of the QR. The same
+/// handler as `POST /api/v1/verify`.
+#[utoipa::path(post, path = "/api/v1/verify/upload", tag = "verify",
+    request_body(content((VerifyUpload = "multipart/form-data"), (Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"))),
+    responses((status = 200, body = Verification), (status = 400, body = Problem), (status = 413, body = Problem), (status = 415, body = Problem)))]
+pub async fn verify_upload(
+    state: State<Arc<App>>,
+    req: Request,
+) -> Result<Json<Verification>, AppError> {
+    verify(state, req).await
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -234,6 +249,7 @@ pub async fn live_record(
 
 /// QR options.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QrQuery {
     /// `1` for a reference-only QR (URL without token) for tiny prints.
     #[serde(rename = "ref")]

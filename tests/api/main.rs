@@ -5,12 +5,15 @@ mod audit_log;
 mod authz;
 mod bulk;
 mod callers;
+mod conformance;
 mod desk;
 mod events;
 mod helpers;
 mod holder;
 mod photo;
+mod qr_photos;
 mod standards;
+mod tools;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -806,7 +809,15 @@ async fn ops_endpoints(t: TestApp) {
     assert_eq!(t.get("/readyz").await.json()["status"], "ready");
     let jwks = t.get("/.well-known/jwks.json").await;
     let keys = jwks.json()["keys"].as_array().cloned().expect("keys");
-    assert_eq!(keys.len(), 1);
+    // One key, listed under its thumbprint and under the short kid QR tokens carry.
+    assert_eq!(keys.len(), 2);
+    let (full, short) = (
+        keys[0]["kid"].as_str().expect("kid"),
+        keys[1]["kid"].as_str().expect("kid"),
+    );
+    assert_eq!(full.len(), 43);
+    assert_eq!(short, &full[..8]);
+    assert_eq!(keys[0]["x"], keys[1]["x"]);
     assert_eq!(keys[0]["kty"], "OKP");
     assert_eq!(keys[0]["crv"], "Ed25519");
     assert!(keys[0].get("d").is_none(), "no private part in the JWKS");

@@ -47,7 +47,8 @@ export function parseJws(jws) {
   if (parts.length !== 3) throw new FormatError('a token has three parts');
   const header = jsonPart(parts[0], 'header');
   const claims = jsonPart(parts[1], 'payload');
-  if (header.alg !== 'EdDSA') throw new FormatError(`alg ${header.alg} is not EdDSA`);
+  // RFC 9864's fully specified name means the same algorithm.
+  if (header.alg !== 'EdDSA' && header.alg !== 'Ed25519') throw new FormatError(`alg ${header.alg} is not EdDSA`);
   if (typeof header.kid !== 'string' || !header.kid) throw new FormatError('no kid');
   for (const bad of ['crit', 'jku', 'x5u', 'jwk', 'x5c']) {
     if (bad in header) throw new FormatError(`header member ${bad} is refused`);

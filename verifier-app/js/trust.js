@@ -35,8 +35,10 @@ export async function knownKeys() {
       });
     }
   }
+  // The JWKS lists each key twice (full thumbprint and the QR's short kid): one entry a key.
   for (const jwk of jwks?.keys ?? []) {
-    if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && jwk.kid && !out.some((k) => k.kid === jwk.kid)) {
+    if (jwk.kty === 'OKP' && jwk.crv === 'Ed25519' && jwk.kid
+        && !out.some((k) => k.kid === jwk.kid || k.jwk?.x === jwk.x)) {
       out.push({ kid: jwk.kid, status: 'active', jwk, agency: null });
     }
   }
