@@ -1,59 +1,37 @@
-//! Server-rendered HTML pages (minijinja templates from `templates/`, embedded at build
-//! time). Every page is Arabic first (`lang="ar" dir="rtl"`) with English beside it.
+//! Server-rendered HTML pages (minijinja templates: every file of `templates/`, embedded
+//! at build time by `crate::assets`). Every page is Arabic first (`lang="ar" dir="rtl"`) with English beside it.
 
 use super::i18n::{AR, EN};
 use minijinja::{Environment, context};
 use serde::Serialize;
 use std::sync::LazyLock;
 
-static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+fn environment<'a>(templates: &'a [(String, std::borrow::Cow<'static, str>)]) -> Environment<'a> {
     let mut env = Environment::new();
-    for (name, src) in [
-        ("base.html", include_str!("../../templates/base.html")),
-        ("record.html", include_str!("../../templates/record.html")),
-        (
-            "not_found.html",
-            include_str!("../../templates/not_found.html"),
-        ),
-        (
-            "console_base.html",
-            include_str!("../../templates/console_base.html"),
-        ),
-        (
-            "console_login.html",
-            include_str!("../../templates/console_login.html"),
-        ),
-        (
-            "console_persons.html",
-            include_str!("../../templates/console_persons.html"),
-        ),
-        (
-            "console_credentials.html",
-            include_str!("../../templates/console_credentials.html"),
-        ),
-        (
-            "console_approvals.html",
-            include_str!("../../templates/console_approvals.html"),
-        ),
-        (
-            "console_audit.html",
-            include_str!("../../templates/console_audit.html"),
-        ),
-        (
-            "console_officer.html",
-            include_str!("../../templates/console_officer.html"),
-        ),
-    ] {
+    for (name, src) in templates {
         // Templates are compiled in; a syntax error is caught by the page tests.
         if let Err(e) = env.add_template(name, src) {
-            tracing::error!(template = name, error = %e, "template does not compile");
+            tracing::error!(template = %name, error = %e, "template does not compile");
         }
     }
     env
-});
+}
+
+/// Every file of `templates/`, built in (see `crate::assets`).
+static TEMPLATES: LazyLock<Vec<(String, std::borrow::Cow<'static, str>)>> =
+    LazyLock::new(crate::assets::templates);
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| environment(&TEMPLATES));
 
 /// Render a template with the string tables, `base` (the public URL) and `extra` values.
 pub fn render<S: Serialize>(name: &str, base: &str, extra: S) -> Result<String, minijinja::Error> {
+    if crate::assets::dev_dir().is_some() {
+        // Development: templates and tables re-read from disk on every page.
+        let templates = crate::assets::templates();
+        let env = environment(&templates);
+        let (ar, en) = (super::i18n::load("ar"), super::i18n::load("en"));
+        let t = env.get_template(name)?;
+        return t.render(context! { ar => &ar, en => &en, base => base, ..minijinja::Value::from(minijinja::value::Serde(&extra)) });
+    }
     let t = ENV.get_template(name)?;
     t.render(context! { ar => &*AR, en => &*EN, base => base, ..minijinja::Value::from(minijinja::value::Serde(&extra)) })
 }

@@ -347,18 +347,21 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, Response> {
     let db = app.store.ping().await.is_ok();
     let keys = !app.keys.verifying_keys().is_empty();
-    if db && keys {
+    let verifier =
+        crate::assets::verifier_file(app.config.verifier_dir.as_deref(), "index.html").is_some();
+    if db && keys && verifier {
         Ok(Json(
-            serde_json::json!({"status": "ready", "database": "ok", "keys": "ok"}),
+            serde_json::json!({"status": "ready", "database": "ok", "keys": "ok", "verifier": "ok"}),
         ))
     } else {
         Err(crate::error::problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
             Some(format!(
-                "database {}, keys {}",
+                "database {}, keys {}, verifier app {}",
                 if db { "ok" } else { "unreachable" },
-                if keys { "ok" } else { "not loaded" }
+                if keys { "ok" } else { "not loaded" },
+                if verifier { "ok" } else { "missing" }
             )),
             None,
         ))
