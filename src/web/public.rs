@@ -51,8 +51,11 @@ pub struct VerifyUpload {
     image: Option<String>,
 }
 
-/// Largest verification request (a phone photo of a QR, or a document to compare).
-pub const MAX_VERIFY_BYTES: usize = 20 * 1024 * 1024;
+/// Largest file in a verification request (a phone photo of a QR, or a document to
+/// compare): 20 MiB = 20,971,520 bytes, the certification limit.
+pub const MAX_VERIFY_FILE_BYTES: usize = super::api::MAX_DOCUMENT_BYTES;
+/// Largest verification request: the file plus 64 KiB of form fields.
+pub const MAX_VERIFY_BYTES: usize = MAX_VERIFY_FILE_BYTES + 64 * 1024;
 
 async fn verify_one(
     app: &App,
@@ -113,7 +116,7 @@ pub async fn verify(
         let mp = Multipart::from_request(req, &app)
             .await
             .map_err(|e| AppError::BadRequest(e.body_text()))?;
-        let (mut f, file) = read_form(mp, &["file", "image"]).await?;
+        let (mut f, file) = read_form(mp, &["file", "image"], MAX_VERIFY_FILE_BYTES).await?;
         let mut document = None;
         if let Some((name, bytes, _)) = file {
             if name == "image" {
@@ -134,11 +137,14 @@ pub async fn verify(
     if ct.starts_with("image/png") || ct.starts_with("image/jpeg") {
         let bytes = Bytes::from_request(req, &app).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::TooLarge
+                AppError::FileTooLarge(MAX_VERIFY_FILE_BYTES)
             } else {
                 AppError::BadRequest(e.body_text())
             }
         })?;
+        if bytes.len() > MAX_VERIFY_FILE_BYTES {
+            return Err(AppError::FileTooLarge(MAX_VERIFY_FILE_BYTES));
+        }
         let text = qr::decode_image(&bytes).map_err(AppError::BadRequest)?;
         return Ok(Json(verification::verify_qr(&app, &text, None).await));
     }
