@@ -978,3 +978,31 @@ async fn restart_keeps_state(t: TestApp) {
     }
 }
 both_dbs!(restart_keeps_state_both, restart_keeps_state);
+
+/// Issue 14 finding 8: a test's PostgreSQL database is dropped when the test ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_test_databases_are_dropped() {
+    let Some(t) = helpers::spawn(helpers::Db::Postgres).await else {
+        return;
+    };
+    let name = t.db.as_ref().expect("a guarded database").name.clone();
+    let admin = std::env::var("SANAD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let pool = sqlx::AnyPool::connect(&admin).await.expect("admin");
+    let exists = |pool: sqlx::AnyPool, name: String| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+    };
+    assert_eq!(exists(pool.clone(), name.clone()).await, 1);
+    t.issue_id("نورة").await;
+    drop(t);
+    assert_eq!(
+        exists(pool.clone(), name.clone()).await,
+        0,
+        "{name} dropped"
+    );
+    pool.close().await;
+}
