@@ -34,6 +34,8 @@ pub struct App {
     pub verified: crate::verification::cache::VerifiedTokens,
     /// Micro-batched Ed25519 verification for scans.
     pub batch: crate::keys::batch::BatchVerifier,
+    /// Where holder notifications go (SMS gateway or the log sink).
+    pub notifier: Arc<dyn crate::events::notify::Notifier>,
     published: Mutex<HashMap<(u32, &'static str), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
@@ -170,6 +172,7 @@ impl App {
         let (agencies, keys) = setup?;
         let status = StatusRegistry::load(&store).await?;
         let app = Arc::new(Self {
+            notifier: crate::events::notify::from_config(&config.events),
             config,
             store,
             keys,
@@ -349,7 +352,7 @@ impl App {
 }
 
 /// The scopes an API token can carry.
-pub const SCOPES: &[&str] = &["issue", "revoke", "read"];
+pub const SCOPES: &[&str] = &["issue", "revoke", "read", "events"];
 
 /// Create an API token for `agency` with `scopes`, owned by the command line; returns the
 /// secret (shown once).

@@ -140,7 +140,7 @@ enum TokensCmd {
         /// Agency the token acts for.
         #[arg(long)]
         agency: String,
-        /// Comma-separated scopes: issue, revoke, read.
+        /// Comma-separated scopes: issue, revoke, read, events.
         #[arg(long, value_delimiter = ',', default_value = "read")]
         scopes: Vec<String>,
         /// A label to recognise the token by.
@@ -515,7 +515,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         )
     })?;
     let app = App::build(config).await?;
-    let _sync = app.spawn_sync(Duration::from_millis(500));
+    let _sync = app.spawn_sync(Duration::from_millis(
+        app.config.events.sync_poll_ms.max(10),
+    ));
+    let _listen = crate::events::listen::spawn(&app);
+    let _deliver = crate::events::deliver::spawn(&app);
     let _purge = crate::auth::spawn_purge(app.store.clone(), Duration::from_secs(300));
     tracing::info!(listen = %listener.local_addr()?, public_url = %app.config.public_base(), "sanad is serving");
     axum::serve(

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod issuance;
 pub mod keys;
 pub mod net;

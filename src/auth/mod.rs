@@ -84,6 +84,9 @@ pub enum Scope {
     OfficerView,
     /// Users, tokens, agency settings, audit log.
     Admin,
+    /// Hear events (pull, stream, webhooks, watches) of the agency's own credentials and of
+    /// those it watches or was granted (API tokens only).
+    Events,
 }
 
 impl Scope {
@@ -96,6 +99,7 @@ impl Scope {
             Self::Approve => "approve",
             Self::OfficerView => "officer_view",
             Self::Admin => "admin",
+            Self::Events => "events",
         }
     }
 
@@ -105,6 +109,7 @@ impl Scope {
             "read" => Some(Self::Read),
             "issue" => Some(Self::Issue),
             "revoke" => Some(Self::Revoke),
+            "events" => Some(Self::Events),
             _ => None,
         }
     }
@@ -112,7 +117,7 @@ impl Scope {
     fn agency_bound(self) -> bool {
         matches!(
             self,
-            Self::Read | Self::Issue | Self::Revoke | Self::Approve
+            Self::Read | Self::Issue | Self::Revoke | Self::Approve | Self::Events
         )
     }
 }

@@ -33,6 +33,18 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_photo.sql"),
         include_str!("../../migrations/postgres/0004_photo.sql"),
     ),
+    (
+        8,
+        "holder links",
+        include_str!("../../migrations/sqlite/0008_holder_links.sql"),
+        include_str!("../../migrations/postgres/0008_holder_links.sql"),
+    ),
+    (
+        9,
+        "events",
+        include_str!("../../migrations/sqlite/0009_events.sql"),
+        include_str!("../../migrations/postgres/0009_events.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -9,10 +9,14 @@
 //! Storage knows nothing of HTTP or signing: it stores what the capabilities hand it.
 
 mod auth;
+mod events;
+mod holder;
 mod migrate;
 mod rows;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
+pub use events::{Attempt, DeliveryRow, EventRow, NewEvent, NotificationRow, WebhookRow, now_ms};
+pub use holder::HolderLinkRow;
 pub use rows::{
     AgencyRow, ApiTokenRow, AuditRow, CredentialRow, KeyRow, NewCredential, PersonRow,
     StatusChange, StatusChangeRow,
@@ -20,7 +24,6 @@ pub use rows::{
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Row as _};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Which engine a store runs on.
@@ -67,7 +70,20 @@ fn map_unique(e: sqlx::Error) -> StoreError {
 pub struct Store {
     pool: AnyPool,
     engine: Engine,
-    url: Arc<str>,
+    /// Bumped after every local commit that wrote an event, and by the PostgreSQL listener
+    /// for other instances' commits: wakes event streams and the delivery workers.
+    changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    url: DbUrl,
+}
+
+/// The database URL, which may hold a password: `Debug` never prints it.
+#[derive(Clone)]
+struct DbUrl(String);
+
+impl std::fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbUrl(…)")
+    }
 }
 
 /// How long opening a database may take before Sanad gives up with a message.
@@ -257,7 +273,8 @@ impl Store {
         Ok(Self {
             pool,
             engine,
-            url: Arc::from(url),
+            changes: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+            url: DbUrl(url.to_owned()),
         })
     }
 
@@ -268,7 +285,7 @@ impl Store {
     pub async fn lock_deployment(&self) -> Result<DeploymentLock, StoreError> {
         match self.engine {
             Engine::Sqlite => {
-                let Some(path) = sqlite_path(&self.url) else {
+                let Some(path) = sqlite_path(&self.url.0) else {
                     return Ok(DeploymentLock::None);
                 };
                 let lock = std::path::PathBuf::from(format!("{}.lock", path.display()));
@@ -283,9 +300,11 @@ impl Store {
                         Ok(f)
                     })
                     .await
-                    .map_err(|e| StoreError::Open(format!("locking {}: {e}", describe(&self.url))))?
                     .map_err(|e| {
-                        StoreError::Open(format!("locking {}: {e}", describe(&self.url)))
+                        StoreError::Open(format!("locking {}: {e}", describe(&self.url.0)))
+                    })?
+                    .map_err(|e| {
+                        StoreError::Open(format!("locking {}: {e}", describe(&self.url.0)))
                     })?;
                 Ok(DeploymentLock::File(file))
             }
@@ -302,6 +321,22 @@ impl Store {
     /// The engine in use.
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// The database URL (the PostgreSQL listener opens its own connection with it).
+    pub fn url(&self) -> &str {
+        &self.url.0
+    }
+
+    /// A receiver that changes whenever events may have been written (here or, on
+    /// PostgreSQL, by another instance).
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Announce that events may have been written.
+    pub fn bump_changes(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The pool, for tests that tamper with rows directly.
@@ -368,7 +403,9 @@ impl Store {
         .map_err(map_unique)?;
         let detail = serde_json::json!({"agency": k.agency_code}).to_string();
         audit_append(&mut tx, head, actor, "key.generate", &k.kid, &detail).await?;
+        events::event_insert(&mut tx, &key_event("key.generated", &k.agency_code, &k.kid)).await?;
         tx.commit().await?;
+        self.bump_changes();
         Ok(())
     }
 
@@ -405,6 +442,7 @@ impl Store {
             .await?;
             let detail = serde_json::json!({"agency": agency, "replaced_by": keep}).to_string();
             head = audit_append(&mut tx, head, actor, "key.retire", kid, &detail).await?;
+            events::event_insert(&mut tx, &key_event("key.retired", agency, kid)).await?;
         }
         if kids.is_empty() {
             // Nothing to retire: record the rotation itself so the reserved number is used.
@@ -412,6 +450,7 @@ impl Store {
             audit_append(&mut tx, head, actor, "key.rotate", keep, &detail).await?;
         }
         tx.commit().await?;
+        self.bump_changes();
         Ok(kids)
     }
 
@@ -433,7 +472,14 @@ impl Store {
         }
         let detail = serde_json::json!({"reason": reason}).to_string();
         audit_append(&mut tx, head, actor, "key.revoke", kid, &detail).await?;
+        let agency: String = sqlx::query("SELECT agency_code FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        events::event_insert(&mut tx, &key_event("key.revoked", &agency, kid)).await?;
         tx.commit().await?;
+        self.bump_changes();
         Ok(())
     }
 
@@ -791,11 +837,26 @@ impl Store {
             &detail,
         )
         .await?;
+        events::event_insert(
+            &mut tx,
+            &NewEvent {
+                event_type: "credential.issued".into(),
+                agency_code: c.agency_code.clone(),
+                credential_id: Some(c.id.clone()),
+                kind: Some(c.kind.clone()),
+                status: Some("active".into()),
+                supersedes: c.supersedes.clone(),
+                at: c.issued_at,
+                ..Default::default()
+            },
+        )
+        .await?;
         if let Some(ch) = supersede {
             head = audit_reserve(&mut tx, head).await?;
             change_status_in(&mut tx, head, ch).await?;
         }
         tx.commit().await?;
+        self.bump_changes();
         Ok(())
     }
 
@@ -806,6 +867,7 @@ impl Store {
         let head = audit_begin(&mut tx).await?;
         change_status_in(&mut tx, head, ch).await?;
         tx.commit().await?;
+        self.bump_changes();
         Ok(())
     }
 
@@ -1072,6 +1134,16 @@ async fn audit_append(
     })
 }
 
+fn key_event(event_type: &str, agency: &str, kid: &str) -> NewEvent {
+    NewEvent {
+        event_type: event_type.into(),
+        agency_code: agency.into(),
+        kid: Some(kid.into()),
+        at: now(),
+        ..Default::default()
+    }
+}
+
 async fn feed_insert(
     tx: &mut Tx<'_>,
     ch: &StatusChange,
@@ -1118,11 +1190,33 @@ async fn change_status_in(
             "the credential's status changed meanwhile".into(),
         ));
     }
-    let slot = sqlx::query("SELECT status_list, status_index FROM credentials WHERE id = $1")
-        .bind(&ch.credential_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let slot = sqlx::query(
+        "SELECT status_list, status_index, agency_code, kind FROM credentials WHERE id = $1",
+    )
+    .bind(&ch.credential_id)
+    .fetch_one(&mut **tx)
+    .await?;
     feed_insert(tx, ch, slot.try_get(0)?, slot.try_get(1)?).await?;
+    // Back to active can only be a reinstatement (issuance writes its own event).
+    let event_type = match ch.to_status.as_str() {
+        "active" => "credential.reinstated".to_owned(),
+        to => format!("credential.{to}"),
+    };
+    events::event_insert(
+        tx,
+        &NewEvent {
+            event_type,
+            agency_code: slot.try_get(2)?,
+            credential_id: Some(ch.credential_id.clone()),
+            kind: Some(slot.try_get(3)?),
+            status: Some(ch.to_status.clone()),
+            reason_code: ch.reason_code.clone(),
+            superseded_by: ch.superseded_by.clone(),
+            at: ch.at,
+            ..Default::default()
+        },
+    )
+    .await?;
     let detail = serde_json::json!({
         "from": ch.from_status, "to": ch.to_status, "reason_code": ch.reason_code,
         "superseded_by": ch.superseded_by,

@@ -14,7 +14,7 @@
 use crate::app::App;
 use crate::domain::{
     CheckedClaims, CredentialId, CredentialKind, CredentialStatus, DocumentDigest,
-    PublicCredential, QrClaims, QrText, rfc3339,
+    PublicCredential, PublicDocument, QrClaims, QrText, rfc3339,
 };
 use crate::keys::{KeyStatus, TokenError, inspect};
 use crate::storage::StoreError;
@@ -216,7 +216,9 @@ pub async fn verify_token(
         issuer: app.issuer(claims.issuer.as_str()),
         issued_at: rfc3339(claims.raw.issued_at),
         name_as_printed: claims.raw.name.clone(),
+        document: None,
     };
+    let public = with_document(app, public).await;
     finish(public, claims.digest, document, checks)
 }
 
@@ -384,5 +386,21 @@ pub fn public_from_row(app: &App, c: &crate::storage::CredentialRow) -> Option<P
         issuer: app.issuer(&c.agency_code),
         issued_at: rfc3339(c.issued_at),
         name_as_printed: c.name_printed.clone(),
+        document: (c.kind == CredentialKind::Document.as_str())
+            .then(|| PublicDocument::from_subject(&c.subject_json))
+            .flatten(),
     })
+}
+
+/// Add a document certificate's printed particulars when this deployment holds its record
+/// (another deployment's certificates carry only their digest).
+pub(crate) async fn with_document(app: &App, mut p: PublicCredential) -> PublicCredential {
+    if p.kind == CredentialKind::Document
+        && p.document.is_none()
+        && let Ok(c) = app.store.get_credential(&p.id).await
+        && c.agency_code == p.issuer.code
+    {
+        p.document = PublicDocument::from_subject(&c.subject_json);
+    }
+    p
 }

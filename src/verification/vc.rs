@@ -195,6 +195,8 @@ pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
         issuer: app.issuer(key.agency.as_str()),
         issued_at: valid_from,
         name_as_printed: name,
+        document: None,
     };
+    let public = super::with_document(app, public).await;
     finish(public, None, None, checks)
 }

@@ -6,8 +6,11 @@ pub mod api;
 pub mod approvals;
 pub mod audit;
 pub mod console;
+pub mod events;
 pub mod extract;
+pub mod holder;
 pub mod photo;
+pub mod printables;
 pub mod public;
 pub mod ratelimit;
 pub mod standards;
@@ -60,6 +63,11 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::reinstate))
         .routes(routes!(api::revoke))
         .routes(routes!(api::reissue))
+        .routes(routes!(
+            holder::post_holder_link,
+            holder::get_holder_link,
+            holder::delete_holder_link
+        ))
         .routes(routes!(api::officer_view))
         .routes(routes!(photo::officer_photo))
         .routes(routes!(access::login, access::whoami, access::logout))
@@ -86,6 +94,16 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(standards::credential_vc))
         .routes(routes!(standards::vcapi_issue))
         .routes(routes!(standards::vcapi_verify))
+        .routes(routes!(events::pull))
+        .routes(routes!(events::stream))
+        .routes(routes!(events::watch, events::list_watches))
+        .routes(routes!(events::grant, events::list_grants))
+        .routes(routes!(events::create_webhook, events::list_webhooks))
+        .routes(routes!(events::get_webhook))
+        .routes(routes!(events::enable_webhook))
+        .routes(routes!(events::deliveries))
+        .routes(routes!(events::redeliver))
+        .routes(routes!(events::put_contact))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let uploads = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(api::issue_document_upload))
@@ -180,6 +198,9 @@ pub fn router(app: Arc<App>) -> Router {
     let limiter = ratelimit::RateLimiter::new(app.config.rate_limit);
     let mut r = routes
         .merge(console::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
+        .merge(holder::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
+        .merge(printables::routes())
+        .route("/assets/record.js", axum::routing::get(holder::record_js))
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {

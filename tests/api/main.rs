@@ -4,7 +4,9 @@ mod access;
 mod audit_log;
 mod authz;
 mod callers;
+mod events;
 mod helpers;
+mod holder;
 mod photo;
 mod standards;
 
