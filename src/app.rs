@@ -48,39 +48,131 @@ pub struct App {
 /// cache hit saves the 2-4 ms of mask evaluation).
 const QR_CACHE_MAX: usize = 4096;
 
-impl App {
-    /// Connect, migrate, create the default agency and its key on first run, load the views.
-    pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
-        if config.database_url.is_none() {
-            std::fs::create_dir_all(&config.data_dir)
-                .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
-        }
-        let store = Store::connect(&config.database_url())
-            .await
-            .context("opening the database")?;
-        let mut agencies = store.list_agencies().await?;
-        if agencies.is_empty() {
-            let a = AgencyRow {
-                code: crate::domain::AgencyCode::parse(&config.default_agency)?.to_string(),
-                name_ar: config.default_agency_ar.clone(),
-                name_en: config.default_agency_en.clone(),
-                base_url: config.public_base().to_owned(),
-                created_at: now(),
-                origin: String::new(),
+/// How a command treats the deployment it is pointed at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// `serve`, `init`: create the database, the default agency and its key if missing.
+    Create,
+    /// Every other command: use the deployment that is there, or refuse and say where it
+    /// looked (waiting briefly for one being created by a `sanad serve` just started).
+    Existing,
+}
+
+/// How long a command waits for a database file that a `sanad serve` just started may be
+/// creating, when the data folder does not exist yet / when it does.
+const WAIT_FOR_FOLDER: Duration = Duration::from_millis(1500);
+const WAIT_FOR_FILE: Duration = Duration::from_secs(5);
+/// How long a command waits for a database being set up (migrations, the default agency
+/// and its key) by another process.
+const WAIT_FOR_SETUP: Duration = Duration::from_secs(20);
+
+/// Open the deployment `config` points at without creating one: the database must exist
+/// and hold a local agency with an active key. Waits briefly for one being created by a
+/// concurrent `sanad serve` (so `sanad serve & sanad tokens create …` works); otherwise
+/// refuses, naming where it looked and how to point the command at a deployment.
+pub async fn open_existing(config: &Config) -> anyhow::Result<Store> {
+    let url = config.database_url();
+    let start = std::time::Instant::now();
+    let mut told = false;
+    if let Some(path) = crate::storage::sqlite_path(&url) {
+        loop {
+            if path.is_file() {
+                break;
+            }
+            let folder = path
+                .parent()
+                .is_some_and(|p| p.as_os_str().is_empty() || p.is_dir());
+            let limit = if folder {
+                WAIT_FOR_FILE
+            } else {
+                WAIT_FOR_FOLDER
             };
-            store.insert_agency(&a).await?;
-            tracing::info!(agency.code = %a.code, "created the default agency");
-            agencies.push(a);
+            if start.elapsed() >= limit {
+                anyhow::bail!(
+                    "no Sanad deployment here: looked for its database {} (working folder {}) and found none. \
+                     Run the command in the deployment's folder, or point it at one with SANAD_DATA_DIR / --data-dir, \
+                     SANAD_DATABASE_URL / --database-url or --env-file FILE; `sanad init` (or `sanad serve`) creates \
+                     a new deployment",
+                    crate::config::absolute(&path).display(),
+                    std::env::current_dir().unwrap_or_default().display()
+                );
+            }
+            if folder && !told && start.elapsed() > Duration::from_millis(500) {
+                eprintln!(
+                    "sanad: waiting for the deployment being created at {} …",
+                    path.display()
+                );
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let (keys, generated) = KeyRegistry::load(&store, &config.keys_dir, &agencies)
-            .await
-            .context("loading signing keys")?;
-        for (agency, kid) in generated {
-            tracing::warn!(
-                agency.code = %agency, key.kid = %kid, keys.dir = %config.keys_dir.display(),
-                "no signing key found: generated a new Ed25519 key (back up the keys folder)"
+    }
+    let store = Store::connect(&url).await?;
+    loop {
+        let agencies = store.list_agencies().await?;
+        let keys = store.list_keys().await?;
+        let ready = agencies.iter().filter(|a| a.is_local()).any(|a| {
+            keys.iter()
+                .any(|k| k.agency_code == a.code && k.status == "active")
+        });
+        if ready {
+            return Ok(store);
+        }
+        if start.elapsed() >= WAIT_FOR_SETUP {
+            anyhow::bail!(
+                "{} is not set up as a Sanad deployment (no agency with a signing key). \
+                 Point the command at the right database (SANAD_DATABASE_URL / --database-url, SANAD_DATA_DIR / \
+                 --data-dir), or set this one up with `sanad init` (or `sanad serve`)",
+                crate::storage::describe(&url)
             );
         }
+        if !told {
+            eprintln!(
+                "sanad: waiting for {} to be set up (by a `sanad serve` starting?) …",
+                crate::storage::describe(&url)
+            );
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+impl App {
+    /// Connect, migrate, create the default agency and its key on first run, load the views
+    /// (what `sanad serve` does; [`Open::Create`]).
+    pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
+        Self::open(config, Open::Create).await
+    }
+
+    /// Check the settings, open the deployment (creating it or not, per `mode`), load the
+    /// views.
+    pub async fn open(config: Config, mode: Open) -> anyhow::Result<Arc<Self>> {
+        for w in config.check()? {
+            tracing::warn!("{w}");
+        }
+        if let Some(dir) = &config.assets_dir {
+            crate::assets::set_dev_dir(dir);
+        }
+        let store = match mode {
+            Open::Existing => open_existing(&config).await?,
+            Open::Create => {
+                if config.database_url.is_none() {
+                    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                        anyhow::anyhow!(
+                            "cannot create the data folder {} for the SQLite database: {e}; \
+                             set SANAD_DATA_DIR / --data-dir to a writable folder",
+                            crate::config::absolute(&config.data_dir).display()
+                        )
+                    })?;
+                }
+                Store::connect(&config.database_url()).await?
+            }
+        };
+        // One process at a time creates the default agency and its key.
+        let lock = store.lock_deployment().await?;
+        let setup = Self::setup(&config, &store, mode).await;
+        lock.release().await;
+        let (agencies, keys) = setup?;
         let status = StatusRegistry::load(&store).await?;
         let app = Arc::new(Self {
             notifier: crate::events::notify::from_config(&config.events),
@@ -97,6 +189,39 @@ impl App {
             qr_cache: Mutex::new(HashMap::new()),
         });
         Ok(app)
+    }
+
+    /// Under the deployment lock: the default agency on first run, then the keys.
+    async fn setup(
+        config: &Config,
+        store: &Store,
+        mode: Open,
+    ) -> anyhow::Result<(Vec<AgencyRow>, KeyRegistry)> {
+        let mut agencies = store.list_agencies().await?;
+        if agencies.is_empty() && mode == Open::Create {
+            let a = AgencyRow {
+                code: crate::domain::AgencyCode::parse(&config.default_agency)?.to_string(),
+                name_ar: config.default_agency_ar.clone(),
+                name_en: config.default_agency_en.clone(),
+                base_url: config.public_base().to_owned(),
+                created_at: now(),
+                origin: String::new(),
+            };
+            store.insert_agency(&a).await?;
+            tracing::info!(agency.code = %a.code, "created the default agency");
+            agencies.push(a);
+        }
+        let (keys, generated) =
+            KeyRegistry::load(store, &config.keys_dir, &agencies, mode == Open::Create)
+                .await
+                .context("loading signing keys")?;
+        for (agency, kid) in generated {
+            tracing::warn!(
+                agency.code = %agency, key.kid = %kid, keys.dir = %crate::config::absolute(&config.keys_dir).display(),
+                "no signing key found: generated a new Ed25519 key (back up the keys folder)"
+            );
+        }
+        Ok((agencies, keys))
     }
 
     /// Keep the in-memory status view current with other instances' writes.

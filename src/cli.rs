@@ -26,7 +26,10 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP service (creates the database, the default agency and its key on first run).
     Serve,
-    /// Apply database migrations and exit.
+    /// Create a deployment here (the database, the default agency and its key) without
+    /// serving; does nothing to one that exists.
+    Init,
+    /// Apply database migrations and exit (creates the database if missing).
     Migrate,
     /// Signing keys.
     #[command(subcommand)]
@@ -387,21 +390,24 @@ impl<R: std::io::Read> std::io::Read for CountingReader<R> {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters (default `info`).
+/// Logs go to stderr; `RUST_LOG` filters (default `info`); colours only on a terminal.
 pub fn init_tracing() {
+    use std::io::IsTerminal as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
 
+/// The deployment's database, which must exist (see [`crate::app::open_existing`]).
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)?;
+    for w in config.check()? {
+        tracing::warn!("{w}");
     }
-    Ok(Store::connect(&config.database_url()).await?)
+    crate::app::open_existing(config).await
 }
 
 /// Run a command.
@@ -409,8 +415,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config = cli.config;
     match cli.command {
         Command::Serve => serve(config).await?,
+        Command::Init => {
+            let app = App::build(config).await?;
+            let url = app.config.database_url();
+            println!(
+                "deployment ready: {}, keys in {}",
+                crate::storage::describe(&url),
+                crate::config::absolute(&app.config.keys_dir).display()
+            );
+            for a in app.agencies() {
+                if let Some(k) = crate::domain::AgencyCode::parse(&a.code)
+                    .ok()
+                    .and_then(|c| app.keys.signing_key(&c))
+                {
+                    println!("agency {} signs with key {}", a.code, k.kid);
+                }
+            }
+        }
         Command::Migrate => {
-            open_store(&config).await?;
+            config.check()?;
+            if config.database_url.is_none() {
+                std::fs::create_dir_all(&config.data_dir)?;
+            }
+            Store::connect(&config.database_url()).await?;
             println!("migrations applied");
         }
         Command::Keys(KeysCmd::List) => {
@@ -462,7 +489,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("re-issue what it signed with: sanad credentials reissue --key {kid}");
         }
         Command::Credentials(CredentialsCmd::Reissue { key }) => {
-            let app = App::build(config).await?;
+            let app = App::open(config, crate::app::Open::Existing).await?;
             let (ok, failed) = crate::issuance::reissue_signed_by(&app, &key, "cli")
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -649,6 +676,17 @@ async fn users_cmd(config: &Config, cmd: UsersCmd) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen.clone();
+    config.check()?;
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AddrInUse {
+            " (another process, perhaps another `sanad serve`, listens there)"
+        } else {
+            ""
+        };
+        anyhow::anyhow!(
+            "cannot listen on {listen}: {e}{hint}; choose another address with SANAD_LISTEN / --listen"
+        )
+    })?;
     let app = App::build(config).await?;
     let _sync = app.spawn_sync(Duration::from_millis(
         app.config.events.sync_poll_ms.max(10),
@@ -657,9 +695,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _deliver = crate::events::deliver::spawn(&app);
     let _purge = crate::auth::spawn_purge(app.store.clone(), Duration::from_secs(300));
     crate::web::bulk::resume_jobs(&app).await?;
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("binding {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, public_url = %app.config.public_base(), "sanad is serving");
     axum::serve(
         listener,
@@ -686,7 +721,7 @@ async fn verify_cmd(config: Config, input: &str, server: Option<&str>) -> anyhow
     let text = read_input(input)?;
     let report = match server {
         None => {
-            let app = App::build(config).await?;
+            let app = App::open(config, crate::app::Open::Existing).await?;
             let v = if text.contains("/v/") {
                 crate::verification::verify_qr(&app, &text, None).await
             } else {

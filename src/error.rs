@@ -31,6 +31,9 @@ pub enum AppError {
     /// Body over the limit.
     #[error("request body too large")]
     TooLarge,
+    /// An uploaded file over its limit (in bytes).
+    #[error("the file is larger than the limit of {0} bytes ({mib} MiB)", mib = .0 / (1024 * 1024))]
+    FileTooLarge(usize),
     /// Unsupported content type.
     #[error("{0}")]
     UnsupportedMedia(String),
@@ -74,7 +77,7 @@ impl AppError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            Self::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+            Self::TooLarge | Self::FileTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
             Self::UnsupportedMedia(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type")
             }

@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod approval;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod cli;

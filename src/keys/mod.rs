@@ -77,6 +77,14 @@ pub enum KeyError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The keys folder cannot be read (missing rights, or a file where a folder should be).
+    #[error("keys folder {}: {source}; point SANAD_KEYS_DIR / --keys-dir at the folder of PEM key files", crate::config::absolute(path).display())]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The file is readable by others than its owner.
     #[error(
         "key file {0} is readable by group or others; run `chmod 600` on it (Sanad refuses to use exposed keys)"
@@ -235,7 +243,7 @@ pub fn list_key_files(dir: &Path) -> Result<Vec<PathBuf>, KeyError> {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
-            return Err(KeyError::Io {
+            return Err(KeyError::Folder {
                 path: dir.to_owned(),
                 source,
             });

@@ -76,17 +76,57 @@ pub enum KeySetupError {
     /// Database trouble.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The keys folder lacks the private key of an agency's active key (a wrong or empty
+    /// folder): refused rather than silently replaced by a new key.
+    #[error(
+        "the keys folder {dir} has no private key for {agency}'s active signing key {short} (file {agency}.{kid}.pem); \
+         point SANAD_KEYS_DIR / --keys-dir at the folder that holds it. If the key is lost, revoke it with \
+         `sanad keys revoke {short} --reason lost` (a new key is generated) and re-issue with \
+         `sanad credentials reissue --key {short}`"
+    )]
+    MissingPrivateKey {
+        /// The keys folder, absolute.
+        dir: String,
+        /// Agency code.
+        agency: String,
+        /// Full kid.
+        kid: String,
+        /// Short kid.
+        short: String,
+    },
+    /// An agency with keys in the database has no active one, and none is generated unasked.
+    #[error(
+        "agency {agency} has no active signing key (its keys are retired or revoked); \
+         generate one with `sanad keys generate --agency {agency}`"
+    )]
+    NoActiveKey {
+        /// Agency code.
+        agency: String,
+    },
+    /// A command that must not create keys found an agency without any.
+    #[error(
+        "agency {agency} has no signing key yet; `sanad serve` or `sanad init` creates it, \
+         or `sanad keys generate --agency {agency}`"
+    )]
+    NoKey {
+        /// Agency code.
+        agency: String,
+    },
 }
 
 impl KeyRegistry {
     /// Load keys: public keys from the database, private keys from `dir`. A key file not yet
     /// in the database is registered (a keys folder carried to a fresh database keeps
-    /// working). Each local agency in `agencies` without an active key gets one generated;
-    /// the generated `(agency, kid)` pairs are returned so the caller can say so.
+    /// working). A local agency in `agencies` with no key at all gets one generated when
+    /// `generate` (first run); the generated `(agency, kid)` pairs are returned so the caller
+    /// can say so. An agency whose active key has no private key file in `dir` is refused
+    /// ([`KeySetupError::MissingPrivateKey`]): a wrong keys folder never silently becomes a
+    /// new key.
     pub async fn load(
         store: &Store,
         dir: &Path,
         agencies: &[AgencyRow],
+        generate: bool,
     ) -> Result<(Self, Vec<(String, String)>), KeySetupError> {
         let mut rows = store.list_keys().await?;
         let mut generated = Vec::new();
@@ -99,14 +139,32 @@ impl KeyRegistry {
             }
         }
         for a in agencies.iter().filter(|a| a.is_local()) {
-            let has_active = rows.iter().any(|r| {
-                r.agency_code == a.code && r.status == "active" && files.contains_key(&r.kid)
-            });
-            if !has_active {
+            let own: Vec<&KeyRow> = rows.iter().filter(|r| r.agency_code == a.code).collect();
+            if own.is_empty() {
+                if !generate {
+                    return Err(KeySetupError::NoKey {
+                        agency: a.code.clone(),
+                    });
+                }
                 let code =
                     AgencyCode::parse(&a.code).map_err(|e| KeyError::Format(e.to_string()))?;
                 let pk = generate_key(store, dir, code, "system").await?;
                 generated.push((a.code.clone(), pk.kid.clone()));
+                continue;
+            }
+            let active: Vec<&&KeyRow> = own.iter().filter(|r| r.status == "active").collect();
+            if active.is_empty() {
+                return Err(KeySetupError::NoActiveKey {
+                    agency: a.code.clone(),
+                });
+            }
+            if let Some(missing) = active.iter().find(|r| !files.contains_key(&r.kid)) {
+                return Err(KeySetupError::MissingPrivateKey {
+                    dir: crate::config::absolute(dir).display().to_string(),
+                    agency: a.code.clone(),
+                    kid: missing.kid.clone(),
+                    short: missing.short_kid.clone(),
+                });
             }
         }
         let reg = Self::default();

@@ -1,5 +1,5 @@
-//! Per-language string tables (`templates/i18n/{ar,en}.json`), embedded at build time.
-//! Arabic is the first language of every page; English follows.
+//! Per-language string tables (`templates/i18n/{ar,en}.json`), embedded at build time
+//! (`crate::assets`). Arabic is the first language of every page; English follows.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -7,17 +7,19 @@ use std::sync::LazyLock;
 /// A language's strings, by key.
 pub type Table = BTreeMap<String, String>;
 
-fn parse(src: &str) -> Table {
-    // The tables are part of the binary and checked by a test; an error here is a build bug.
-    serde_json::from_str(src).unwrap_or_default()
+/// A language's table as it is now: built in, or read from `SANAD_ASSETS_DIR` in development.
+pub fn load(lang: &str) -> Table {
+    // The tables are part of the binary and checked by a test; an error here is a build bug
+    // (or, in development, a file being edited).
+    crate::assets::template_file(&format!("i18n/{lang}.json"))
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// Arabic strings.
-pub static AR: LazyLock<Table> =
-    LazyLock::new(|| parse(include_str!("../../templates/i18n/ar.json")));
+pub static AR: LazyLock<Table> = LazyLock::new(|| load("ar"));
 /// English strings.
-pub static EN: LazyLock<Table> =
-    LazyLock::new(|| parse(include_str!("../../templates/i18n/en.json")));
+pub static EN: LazyLock<Table> = LazyLock::new(|| load("en"));
 
 #[cfg(test)]
 mod tests {

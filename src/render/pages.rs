@@ -1,12 +1,12 @@
-//! Server-rendered HTML pages (minijinja templates from `templates/`, embedded at build
-//! time). Every page is Arabic first (`lang="ar" dir="rtl"`) with English beside it.
+//! Server-rendered HTML pages (minijinja templates: every file of `templates/`, embedded
+//! at build time by `crate::assets`). Every page is Arabic first (`lang="ar" dir="rtl"`) with English beside it.
 
 use super::i18n::{AR, EN};
 use minijinja::{Environment, context};
 use serde::Serialize;
 use std::sync::LazyLock;
 
-static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+fn environment<'a>(templates: &'a [(String, std::borrow::Cow<'static, str>)]) -> Environment<'a> {
     let mut env = Environment::new();
     // `{{ x|when }}`: a <time> the console's script shows in the reader's language and time
     // zone; without the script it reads as UTC.
@@ -26,117 +26,19 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         let shown = format!("{} {:02}:{:02} UTC", t.date(), t.hour(), t.minute());
         minijinja::Value::from_safe_string(format!("<time datetime=\"{iso}\">{shown}</time>"))
     });
-    for (name, src) in [
-        ("base.html", include_str!("../../templates/base.html")),
-        ("record.html", include_str!("../../templates/record.html")),
-        (
-            "not_found.html",
-            include_str!("../../templates/not_found.html"),
-        ),
-        (
-            "console_base.html",
-            include_str!("../../templates/console_base.html"),
-        ),
-        (
-            "console_login.html",
-            include_str!("../../templates/console_login.html"),
-        ),
-        (
-            "console_persons.html",
-            include_str!("../../templates/console_persons.html"),
-        ),
-        (
-            "console_credentials.html",
-            include_str!("../../templates/console_credentials.html"),
-        ),
-        (
-            "console_approvals.html",
-            include_str!("../../templates/console_approvals.html"),
-        ),
-        (
-            "console_audit.html",
-            include_str!("../../templates/console_audit.html"),
-        ),
-        (
-            "console_officer.html",
-            include_str!("../../templates/console_officer.html"),
-        ),
-        (
-            "console_macros.html",
-            include_str!("../../templates/console_macros.html"),
-        ),
-        (
-            "console_error.html",
-            include_str!("../../templates/console_error.html"),
-        ),
-        (
-            "console_home.html",
-            include_str!("../../templates/console_home.html"),
-        ),
-        (
-            "console_person.html",
-            include_str!("../../templates/console_person.html"),
-        ),
-        (
-            "console_person_form.html",
-            include_str!("../../templates/console_person_form.html"),
-        ),
-        (
-            "console_document_form.html",
-            include_str!("../../templates/console_document_form.html"),
-        ),
-        (
-            "console_credential.html",
-            include_str!("../../templates/console_credential.html"),
-        ),
-        (
-            "console_issue_warning.html",
-            include_str!("../../templates/console_issue_warning.html"),
-        ),
-        (
-            "console_users.html",
-            include_str!("../../templates/console_users.html"),
-        ),
-        (
-            "console_tokens.html",
-            include_str!("../../templates/console_tokens.html"),
-        ),
-        (
-            "console_keys.html",
-            include_str!("../../templates/console_keys.html"),
-        ),
-        (
-            "console_agencies.html",
-            include_str!("../../templates/console_agencies.html"),
-        ),
-        (
-            "console_reports.html",
-            include_str!("../../templates/console_reports.html"),
-        ),
-        (
-            "holder_card.html",
-            include_str!("../../templates/holder_card.html"),
-        ),
-        (
-            "console_holder.html",
-            include_str!("../../templates/console_holder.html"),
-        ),
-        (
-            "print_card.html",
-            include_str!("../../templates/print_card.html"),
-        ),
-        (
-            "print_certificate.html",
-            include_str!("../../templates/print_certificate.html"),
-        ),
-    ] {
+    for (name, src) in templates {
         // Templates are compiled in; a syntax error is caught by the page tests.
         if let Err(e) = env.add_template(name, src) {
-            tracing::error!(template = name, error = %e, "template does not compile");
+            tracing::error!(template = %name, error = %e, "template does not compile");
         }
     }
     env
-});
+}
+
+/// Every file of `templates/`, built in (see `crate::assets`).
+static TEMPLATES: LazyLock<Vec<(String, std::borrow::Cow<'static, str>)>> =
+    LazyLock::new(crate::assets::templates);
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| environment(&TEMPLATES));
 
 /// A page's language: Arabic (the default) or English.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,6 +125,14 @@ pub fn render_lang<S: Serialize>(
 
 /// Render a template with the string tables, `base` (the public URL) and `extra` values.
 pub fn render<S: Serialize>(name: &str, base: &str, extra: S) -> Result<String, minijinja::Error> {
+    if crate::assets::dev_dir().is_some() {
+        // Development: templates and tables re-read from disk on every page.
+        let templates = crate::assets::templates();
+        let env = environment(&templates);
+        let (ar, en) = (super::i18n::load("ar"), super::i18n::load("en"));
+        let t = env.get_template(name)?;
+        return t.render(context! { ar => &ar, en => &en, base => base, ..minijinja::Value::from(minijinja::value::Serde(&extra)) });
+    }
     let t = ENV.get_template(name)?;
     t.render(context! { ar => &*AR, en => &*EN, base => base, ..minijinja::Value::from(minijinja::value::Serde(&extra)) })
 }

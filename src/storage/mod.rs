@@ -55,6 +55,9 @@ pub enum StoreError {
     /// Migration failure.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database cannot be opened: one message naming it, what failed and the likely fix.
+    #[error("{0}")]
+    Open(String),
 }
 
 fn map_unique(e: sqlx::Error) -> StoreError {
@@ -87,6 +90,116 @@ impl std::fmt::Debug for DbUrl {
     }
 }
 
+/// How long opening a database may take before Sanad gives up with a message.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The deployment-wide lock held by [`Store::lock_deployment`].
+#[derive(Debug)]
+pub enum DeploymentLock {
+    /// An in-memory database: nothing to share.
+    None,
+    /// An exclusive lock on `<database file>.lock`.
+    File(std::fs::File),
+    /// A PostgreSQL session holding an advisory lock.
+    Pg(sqlx::AnyConnection),
+}
+
+impl DeploymentLock {
+    /// Release the lock now.
+    pub async fn release(self) {
+        match self {
+            Self::None => {}
+            Self::File(f) => drop(f),
+            Self::Pg(mut c) => {
+                use sqlx::Connection as _;
+                let _ = sqlx::query("SELECT pg_advisory_unlock(7306152101)")
+                    .execute(&mut c)
+                    .await;
+                let _ = c.close().await;
+            }
+        }
+    }
+}
+
+/// The SQLite file named by a `sqlite:` URL (`None` for an in-memory database).
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:" && !url.contains("mode=memory"))
+        .then(|| std::path::PathBuf::from(path))
+}
+
+/// The database a URL names, for messages: the SQLite file, or the PostgreSQL host, port,
+/// database and user (never the password).
+pub fn describe(url: &str) -> String {
+    if let Some(p) = sqlite_path(url) {
+        return format!(
+            "the SQLite database {}",
+            crate::config::absolute(&p).display()
+        );
+    }
+    if url.starts_with("sqlite:") {
+        return "the in-memory SQLite database".into();
+    }
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "PostgreSQL database {:?} on {}:{} as user {:?}",
+            u.path().trim_start_matches('/'),
+            u.host_str().unwrap_or("localhost"),
+            u.port().unwrap_or(5432),
+            if u.username().is_empty() {
+                "(default)"
+            } else {
+                u.username()
+            }
+        ),
+        Err(_) => "the database (SANAD_DATABASE_URL does not parse as a URL)".into(),
+    }
+}
+
+/// One message for a database that does not open: which one, what failed, the likely fix.
+fn explain_open_error(url: &str, e: &sqlx::Error) -> String {
+    let what = describe(url);
+    let fix_url = "fix SANAD_DATABASE_URL / --database-url";
+    if let sqlx::Error::Io(io) = e {
+        return match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => format!(
+                "cannot open {what}: nothing is listening there (connection refused); start PostgreSQL or {fix_url}"
+            ),
+            std::io::ErrorKind::TimedOut => format!(
+                "cannot open {what}: no answer (timed out); is the host right and the port open?"
+            ),
+            _ => format!("cannot open {what}: {io}; {fix_url}"),
+        };
+    }
+    if let sqlx::Error::Database(d) = e {
+        let code = d.code().unwrap_or_default().into_owned();
+        let db = url::Url::parse(url)
+            .map(|u| u.path().trim_start_matches('/').to_owned())
+            .unwrap_or_default();
+        return match code.as_str() {
+            "3D000" => format!(
+                "cannot open {what}: PostgreSQL has no such database; create it (createdb {db}, or CREATE DATABASE {db}) or {fix_url}"
+            ),
+            "28P01" | "28000" => format!(
+                "cannot open {what}: PostgreSQL refused the user or password ({}); check them in SANAD_DATABASE_URL",
+                d.message()
+            ),
+            // SQLITE_CANTOPEN
+            "14" => format!(
+                "cannot open {what}: the file cannot be opened or created; does its folder exist and is it writable? (SANAD_DATA_DIR / --data-dir)"
+            ),
+            _ => format!("cannot open {what}: {} ({code})", d.message()),
+        };
+    }
+    if let sqlx::Error::Tls(t) = e {
+        return format!("cannot open {what}: TLS failed ({t})");
+    }
+    format!("cannot open {what}: {e}")
+}
+
 /// Current time in seconds since the Unix epoch.
 pub fn now() -> i64 {
     std::time::SystemTime::now()
@@ -96,18 +209,49 @@ pub fn now() -> i64 {
 }
 
 impl Store {
-    /// Connect to `url` (`sqlite://…` or `postgres://…`) and apply the migrations.
+    /// Connect to `url` (`sqlite://…` or `postgres://…`) and apply the migrations (one
+    /// process at a time: PostgreSQL through sqlx's advisory lock, SQLite through a lock
+    /// file beside the database). A database that cannot be opened is one
+    /// [`StoreError::Open`] naming it, what failed and the likely fix.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let store = Self::open(url).await?;
+        let lock = store.lock_deployment().await?;
+        let migrated = migrate::run(&store.pool, store.engine).await;
+        lock.release().await;
+        migrated.map_err(|e| StoreError::Open(format!("migrating {}: {e}", describe(url))))?;
+        store.backfill_search_keys().await?;
+        Ok(store)
+    }
+
+    /// Connect to `url` without migrating.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let engine = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Engine::Postgres
         } else if url.starts_with("sqlite:") {
             Engine::Sqlite
         } else {
-            return Err(StoreError::Conflict(
-                "database URL must start with sqlite: or postgres://".into(),
+            return Err(StoreError::Open(
+                "the database URL must start with sqlite: or postgres:// (SANAD_DATABASE_URL / --database-url)".into(),
             ));
         };
+        // One direct connection first, with a short timeout: a refused port, a missing
+        // database or a wrong password fail at once with their own message, instead of a
+        // pool retrying until its acquire timeout.
+        use sqlx::Connection as _;
+        match tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect(url)).await {
+            Err(_) => {
+                return Err(StoreError::Open(format!(
+                    "cannot open {}: no answer within {} s; is the host right and the port open?",
+                    describe(url),
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Err(e)) => return Err(StoreError::Open(explain_open_error(url, &e))),
+            Ok(Ok(c)) => {
+                let _ = c.close().await;
+            }
+        }
         let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match engine {
             Engine::Sqlite => {
@@ -126,19 +270,57 @@ impl Store {
                         })
                     })
                     .connect(url)
-                    .await?
+                    .await
             }
-            Engine::Postgres => opts.max_connections(16).connect(url).await?,
-        };
-        let store = Self {
+            Engine::Postgres => opts.max_connections(16).connect(url).await,
+        }
+        .map_err(|e| StoreError::Open(explain_open_error(url, &e)))?;
+        Ok(Self {
             pool,
             engine,
             changes: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
             url: DbUrl(url.to_owned()),
-        };
-        migrate::run(&store.pool, engine).await?;
-        store.backfill_search_keys().await?;
-        Ok(store)
+        })
+    }
+
+    /// Hold the deployment-wide lock (migrations, creating the default agency and its
+    /// key), so concurrent `sanad` processes on one database do it once. Released on drop
+    /// (SQLite) or by [`DeploymentLock::release`] (PostgreSQL; dropping also releases it
+    /// when the connection closes).
+    pub async fn lock_deployment(&self) -> Result<DeploymentLock, StoreError> {
+        match self.engine {
+            Engine::Sqlite => {
+                let Some(path) = sqlite_path(&self.url.0) else {
+                    return Ok(DeploymentLock::None);
+                };
+                let lock = std::path::PathBuf::from(format!("{}.lock", path.display()));
+                let file =
+                    tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+                        let f = std::fs::OpenOptions::new()
+                            .create(true)
+                            .truncate(false)
+                            .write(true)
+                            .open(&lock)?;
+                        f.lock()?;
+                        Ok(f)
+                    })
+                    .await
+                    .map_err(|e| {
+                        StoreError::Open(format!("locking {}: {e}", describe(&self.url.0)))
+                    })?
+                    .map_err(|e| {
+                        StoreError::Open(format!("locking {}: {e}", describe(&self.url.0)))
+                    })?;
+                Ok(DeploymentLock::File(file))
+            }
+            Engine::Postgres => {
+                let mut conn = self.pool.acquire().await?.detach();
+                sqlx::query("SELECT pg_advisory_lock(7306152101)")
+                    .execute(&mut conn)
+                    .await?;
+                Ok(DeploymentLock::Pg(conn))
+            }
+        }
     }
 
     /// The engine in use.

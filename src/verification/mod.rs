@@ -7,7 +7,8 @@
 //!
 //! Checks run in a fixed order and the first failure decides the outcome: `format`,
 //! `issuer_trusted`, `signature`, `key_status`, `status`, then `document_digest` when a file
-//! was given. A token can never make us fetch anything: `jku`, `x5u`, `jwk`, `crit` and
+//! was given (a credential not in force keeps its status outcome even when the file also
+//! differs). A token can never make us fetch anything: `jku`, `x5u`, `jwk`, `crit` and
 //! every other unexpected header member are refused before any cryptography.
 
 use crate::app::App;
@@ -285,6 +286,18 @@ fn finish(
     });
     let mut outcome = status_outcome(status);
     let mut reason = None;
+    // The status is reported first: a revoked certificate checked with the wrong file is
+    // `revoked` (with a failed `document_digest` check), never a `document_mismatch` that
+    // would hide the revocation.
+    let in_force = outcome == Outcome::Valid;
+    let mut mismatch = |why: &str| {
+        if in_force {
+            outcome = Outcome::DocumentMismatch;
+            reason = Some(why.to_owned());
+        } else {
+            reason = Some(format!("the credential is {status}; and {why}"));
+        }
+    };
     if let Some(bytes) = document {
         match (public.kind, signed_digest) {
             (CredentialKind::Document, Some(d)) => {
@@ -295,8 +308,7 @@ fn finish(
                     detail: Some(if ok { "match" } else { "mismatch" }.to_owned()),
                 });
                 if !ok {
-                    outcome = Outcome::DocumentMismatch;
-                    reason = Some("the file is not the certified document".to_owned());
+                    mismatch("the file is not the certified document");
                 }
             }
             _ => {
@@ -305,9 +317,7 @@ fn finish(
                     ok: false,
                     detail: Some("not a document certificate".to_owned()),
                 });
-                outcome = Outcome::DocumentMismatch;
-                reason =
-                    Some("a file was given but the credential certifies no document".to_owned());
+                mismatch("a file was given but the credential certifies no document");
             }
         }
     }

@@ -287,13 +287,16 @@ pub async fn issue_credential(
     Ok((StatusCode::CREATED, Json(credential_out(&app, row))))
 }
 
-/// Largest document accepted for certification.
+/// Largest document accepted for certification: 20 MiB = 20,971,520 bytes (the file
+/// itself; the request may carry up to 64 KiB more of form fields).
 pub const MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
 
-/// Read a multipart form into text fields and at most one file field named `file_field`.
+/// Read a multipart form into text fields and at most one file, from one of `file_fields`,
+/// of at most `max_file` bytes (a larger file is a 413 naming the limit).
 pub(crate) async fn read_form(
     mut mp: Multipart,
     file_fields: &[&str],
+    max_file: usize,
 ) -> Result<
     (
         std::collections::HashMap<String, String>,
@@ -316,13 +319,16 @@ pub(crate) async fn read_form(
                 .to_owned();
             let bytes = f.bytes().await.map_err(|e| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    AppError::TooLarge
+                    AppError::FileTooLarge(max_file)
                 } else {
                     AppError::BadRequest(format!("bad multipart body: {e}"))
                 }
             })?;
             if file.is_some() {
                 return Err(AppError::BadRequest("give one file only".into()));
+            }
+            if bytes.len() > max_file {
+                return Err(AppError::FileTooLarge(max_file));
             }
             file = Some((name, bytes.to_vec(), ct));
         } else {
@@ -343,7 +349,7 @@ pub(crate) async fn read_form(
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct DocumentUpload {
-    /// The document file (any type, up to 20 MB). Sanad computes its SHA-256.
+    /// The document file (any type, up to 20 MiB = 20,971,520 bytes). Sanad computes its SHA-256.
     #[schema(format = Binary, content_media_type = "application/octet-stream")]
     file: String,
     /// Document type.
@@ -368,7 +374,7 @@ pub async fn issue_document_upload(
     mp: Multipart,
 ) -> Result<(StatusCode, Json<CredentialOut>), AppError> {
     let actor = &auth.require(Scope::Issue)?;
-    let (mut f, file) = read_form(mp, &["file"]).await?;
+    let (mut f, file) = read_form(mp, &["file"], MAX_DOCUMENT_BYTES).await?;
     let (_, bytes, ct) =
         file.ok_or_else(|| Invalid::new("file", "the document file is missing"))?;
     if bytes.is_empty() {

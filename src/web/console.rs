@@ -304,7 +304,9 @@ fn error_code(e: &AppError) -> (StatusCode, &'static str, Option<&'static str>) 
         AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "err_forbidden", None),
         AppError::NotFound(_) => (StatusCode::NOT_FOUND, "err_not_found", None),
         AppError::Conflict(_) => (StatusCode::CONFLICT, "err_conflict", None),
-        AppError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "err_too_large", None),
+        AppError::TooLarge | AppError::FileTooLarge(_) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "err_too_large", None)
+        }
         AppError::UnsupportedMedia(_) => {
             (StatusCode::UNSUPPORTED_MEDIA_TYPE, "err_bad_request", None)
         }

@@ -179,6 +179,57 @@ fn cors() -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(3600))
 }
 
+/// A file of the verifier web app (built in, see `crate::assets`); a folder answers its
+/// `index.html`.
+async fn verifier_asset(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    let rel = uri.path().strip_prefix("/verifier/").unwrap_or_default();
+    let rel = match percent_decode(rel) {
+        Some(r) => r,
+        None => return not_found().await,
+    };
+    let rel = if rel.is_empty() || rel.ends_with('/') {
+        format!("{rel}index.html")
+    } else {
+        rel
+    };
+    match crate::assets::verifier_file(app.config.verifier_dir.as_deref(), &rel) {
+        Some(bytes) => (
+            [
+                (
+                    axum::http::header::CONTENT_TYPE,
+                    crate::assets::content_type(&rel),
+                ),
+                // Small files; the app's service worker does the offline caching.
+                (axum::http::header::CACHE_CONTROL, "no-cache"),
+            ],
+            bytes.into_owned(),
+        )
+            .into_response(),
+        None => not_found().await,
+    }
+}
+
+/// `%XX` escapes decoded; `None` for malformed escapes or non-UTF-8 results.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The complete application router.
 pub fn router(app: Arc<App>) -> Router {
     let (routes, openapi) = routes();
@@ -207,12 +258,8 @@ pub fn router(app: Arc<App>) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
-        .nest_service(
-            "/verifier",
-            tower_http::services::ServeDir::new(&app.config.verifier_dir)
-                .append_index_html_on_directories(true)
-                .not_found_service(axum::routing::any(not_found)),
-        )
+        .route("/verifier/", axum::routing::get(verifier_asset))
+        .route("/verifier/{*path}", axum::routing::get(verifier_asset))
         .fallback(console::fallback)
         .method_not_allowed_fallback(console::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

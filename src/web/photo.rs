@@ -25,7 +25,7 @@ impl From<PhotoError> for AppError {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct PhotoUpload {
-    /// The photo, JPEG or PNG, up to 5 MB and 4000×4000 pixels.
+    /// The photo, JPEG or PNG, up to 5 MiB (5,242,880 bytes) and 4000×4000 pixels.
     #[schema(format = Binary, content_media_type = "image/jpeg")]
     photo: String,
 }
@@ -49,7 +49,7 @@ async fn read_upload(req: Request) -> Result<Vec<u8>, AppError> {
             let mp = Multipart::from_request(req, &())
                 .await
                 .map_err(|e| AppError::BadRequest(e.body_text()))?;
-            let (_, file) = super::api::read_form(mp, &["photo"]).await?;
+            let (_, file) = super::api::read_form(mp, &["photo"], MAX_UPLOAD_BYTES).await?;
             file.ok_or_else(|| Invalid::new("photo", "the photo is missing"))?
                 .1
         }

@@ -51,8 +51,11 @@ pub struct VerifyUpload {
     image: Option<String>,
 }
 
-/// Largest verification request (a phone photo of a QR, or a document to compare).
-pub const MAX_VERIFY_BYTES: usize = 20 * 1024 * 1024;
+/// Largest file in a verification request (a phone photo of a QR, or a document to
+/// compare): 20 MiB = 20,971,520 bytes, the certification limit.
+pub const MAX_VERIFY_FILE_BYTES: usize = super::api::MAX_DOCUMENT_BYTES;
+/// Largest verification request: the file plus 64 KiB of form fields.
+pub const MAX_VERIFY_BYTES: usize = MAX_VERIFY_FILE_BYTES + 64 * 1024;
 
 async fn verify_one(
     app: &App,
@@ -115,7 +118,7 @@ pub async fn verify(
         let mp = Multipart::from_request(req, &app)
             .await
             .map_err(|e| AppError::BadRequest(e.body_text()))?;
-        let (mut f, file) = read_form(mp, &["file", "image"]).await?;
+        let (mut f, file) = read_form(mp, &["file", "image"], MAX_VERIFY_FILE_BYTES).await?;
         let mut document = None;
         if let Some((name, bytes, _)) = file {
             if name == "image" {
@@ -139,11 +142,14 @@ pub async fn verify(
     if ct.starts_with("image/png") || ct.starts_with("image/jpeg") {
         let bytes = Bytes::from_request(req, &app).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::TooLarge
+                AppError::FileTooLarge(MAX_VERIFY_FILE_BYTES)
             } else {
                 AppError::BadRequest(e.body_text())
             }
         })?;
+        if bytes.len() > MAX_VERIFY_FILE_BYTES {
+            return Err(AppError::FileTooLarge(MAX_VERIFY_FILE_BYTES));
+        }
         let text = qr::decode_image(&bytes).map_err(AppError::BadRequest)?;
         return Ok(counted(
             &app,
@@ -388,18 +394,21 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(State(app): State<Arc<App>>) -> Result<Json<serde_json::Value>, Response> {
     let db = app.store.ping().await.is_ok();
     let keys = !app.keys.verifying_keys().is_empty();
-    if db && keys {
+    let verifier =
+        crate::assets::verifier_file(app.config.verifier_dir.as_deref(), "index.html").is_some();
+    if db && keys && verifier {
         Ok(Json(
-            serde_json::json!({"status": "ready", "database": "ok", "keys": "ok"}),
+            serde_json::json!({"status": "ready", "database": "ok", "keys": "ok", "verifier": "ok"}),
         ))
     } else {
         Err(crate::error::problem(
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
             Some(format!(
-                "database {}, keys {}",
+                "database {}, keys {}, verifier app {}",
                 if db { "ok" } else { "unreachable" },
-                if keys { "ok" } else { "not loaded" }
+                if keys { "ok" } else { "not loaded" },
+                if verifier { "ok" } else { "missing" }
             )),
             None,
         ))

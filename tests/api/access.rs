@@ -742,6 +742,7 @@ async fn rate_limit(t: TestApp) {
         app,
         token: t.token.clone(),
         dir: t.dir.clone(),
+        db: t.db.clone(),
     };
     let path = format!("/v/{id}");
     assert_eq!(limited.get_json(&path).await.status, 200);

@@ -43,6 +43,7 @@ pub async fn with_second_agency(t: TestApp) -> TestApp {
         app,
         token: t.token,
         dir: t.dir,
+        db: t.db,
     }
 }
 

@@ -24,6 +24,78 @@ pub struct TestApp {
     /// A token of agency MOSD with issue, revoke and read.
     pub token: String,
     pub dir: PathBuf,
+    /// The PostgreSQL test database, dropped with the last holder (last field: dropped
+    /// after the app).
+    pub db: Option<Arc<PgDatabase>>,
+}
+
+/// A PostgreSQL database created for one test; dropped (`WITH (FORCE)`, closing the
+/// test's connections) when this is dropped, i.e. at the end of the test.
+#[derive(Debug)]
+pub struct PgDatabase {
+    admin: String,
+    pub name: String,
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let done = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                use sqlx::Connection as _;
+                let mut c = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut c)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = c.close().await;
+                Ok::<(), String>(())
+            })
+        })
+        .join();
+        if let Ok(Err(e)) | Err(e) = done.map_err(|_| "panicked".to_owned()) {
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "warning: test database {} not dropped: {e}",
+                self.name
+            );
+        }
+    }
+}
+
+/// Databases registered by [`postgres_url`] for [`spawn_with`] to take charge of.
+static PG_CREATED: std::sync::Mutex<Vec<Arc<PgDatabase>>> = std::sync::Mutex::new(Vec::new());
+
+/// The guard of the test database a URL names, if this process created it.
+pub fn pg_guard(url: &str) -> Option<Arc<PgDatabase>> {
+    let g = PG_CREATED.lock().unwrap_or_else(|p| p.into_inner());
+    g.iter()
+        .find(|d| url.ends_with(&format!("/{}", d.name)))
+        .cloned()
+}
+
+/// Tests skipped in this process so far.
+static SKIPPED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Say that a test is skipped where the reader sees it: straight to the terminal (the test
+/// runner captures `eprintln!` and hides it for passing tests), with a running count.
+pub fn report_skip(what: &str, reason: &str) {
+    use std::io::Write as _;
+    let n = SKIPPED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let test = std::thread::current().name().unwrap_or("?").to_owned();
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED ({what}) {test}: {reason} [{n} skipped so far in this test binary; with CI=true this fails]"
+    );
 }
 
 pub fn unique(prefix: &str) -> String {
@@ -61,8 +133,9 @@ pub async fn postgres_url() -> Option<String> {
         if ci() {
             panic!("CI=true but PostgreSQL is not reachable at {admin}: {e}");
         }
-        eprintln!(
-            "SKIPPED (PostgreSQL test): no server at {admin}: {e}. Set SANAD_TEST_POSTGRES_URL or start PostgreSQL."
+        report_skip(
+            "PostgreSQL test",
+            &format!("no server at {admin}: {e}; set SANAD_TEST_POSTGRES_URL or start PostgreSQL"),
         );
         return None;
     }
@@ -72,18 +145,49 @@ pub async fn postgres_url() -> Option<String> {
             if ci() {
                 panic!("CI=true but PostgreSQL is not reachable at {admin}: {e}");
             }
-            eprintln!(
-                "SKIPPED (PostgreSQL test): no server at {admin}: {e}. Set SANAD_TEST_POSTGRES_URL or start PostgreSQL."
+            report_skip(
+                "PostgreSQL test",
+                &format!(
+                    "no server at {admin}: {e}; set SANAD_TEST_POSTGRES_URL or start PostgreSQL"
+                ),
             );
             return None;
         }
     };
+    // Once per process: drop test databases left over by runs that were killed (created
+    // more than an hour ago; a live test's database is younger).
+    static CLEANED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CLEANED
+        .get_or_init(|| async {
+            let stale: Vec<String> = sqlx::query_scalar(
+                "SELECT datname::text FROM pg_database WHERE datname LIKE 'sanad\\_t\\_%' \
+                 AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification < now() - interval '1 hour'",
+            )
+            .fetch_all(&pool)
+            .await
+            .unwrap_or_default();
+            for d in stale {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {d} WITH (FORCE)"
+                )))
+                .execute(&pool)
+                .await;
+            }
+        })
+        .await;
     let name = unique("sanad_t_");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&pool)
         .await
         .expect("create test database");
     pool.close().await;
+    PG_CREATED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Arc::new(PgDatabase {
+            admin: admin.clone(),
+            name: name.clone(),
+        }));
     let base = admin
         .rsplit_once('/')
         .map_or(admin.as_str(), |(b, _)| b)
@@ -118,6 +222,14 @@ pub async fn spawn_with(config: Config, dir: PathBuf) -> Option<TestApp> {
 }
 
 pub async fn spawn_with_agency(config: Config, dir: PathBuf, agency: &str) -> Option<TestApp> {
+    // Take charge of the test database first: dropped at the end even if the build fails.
+    let db = pg_guard(&config.database_url());
+    if let Some(d) = &db {
+        PG_CREATED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|x| x.name != d.name);
+    }
     let app = App::build(config).await.expect("app builds");
     let token = create_api_token(
         &app.store,
@@ -133,6 +245,7 @@ pub async fn spawn_with_agency(config: Config, dir: PathBuf, agency: &str) -> Op
         router,
         token,
         dir,
+        db,
     })
 }
 

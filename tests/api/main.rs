@@ -67,7 +67,10 @@ fn zbar_decode(png: &[u8], dir: &std::path::Path) -> Option<String> {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("CI=true but zbarimg is missing: {e}");
             }
-            eprintln!("SKIPPED zbarimg cross-check: {e} (apt-get install zbar-tools)");
+            helpers::report_skip(
+                "zbarimg cross-check",
+                &format!("{e} (apt-get install zbar-tools)"),
+            );
             None
         }
     }
@@ -323,6 +326,98 @@ async fn documents(t: TestApp) {
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
 }
 both_dbs!(documents_both, documents);
+
+/// Finding 9: the status is reported before the document check, and upload limits are
+/// exact (20 MiB = 20,971,520 bytes of file).
+async fn document_status_first_and_exact_limits(t: TestApp) {
+    let file = b"%PDF-1.7 the certified letter".to_vec();
+    let c = t.issue_doc_upload(&file).await;
+    let id = c["id"].as_str().expect("id");
+    let qr = c["qr_text"].as_str().expect("qr").to_owned();
+    let verify_with = |bytes: Vec<u8>| {
+        let (ct, body) = multipart(
+            &[("qr", &qr)],
+            Some(("file", "x.pdf", "application/pdf", &bytes)),
+        );
+        Request::post("/api/v1/verify")
+            .header(header::CONTENT_TYPE, ct)
+            .body(Body::from(body))
+            .expect("req")
+    };
+    let r = t.action(id, "revoke", "fraud").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    // Revoked, checked with the wrong file: `revoked`, with the failed digest check shown.
+    let v = t
+        .send(verify_with(b"%PDF-1.7 another letter".to_vec()))
+        .await
+        .json();
+    assert_eq!(outcome(&v), "revoked", "{v}");
+    let names = check_names(&v);
+    assert!(names.contains(&"status=false".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"document_digest=false".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        v["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("revoked") && r.contains("not the certified document")),
+        "{v}"
+    );
+    // Revoked, with the right file: `revoked`, digest check passed.
+    let v = t.send(verify_with(file.clone())).await.json();
+    assert_eq!(outcome(&v), "revoked", "{v}");
+    assert!(
+        check_names(&v).contains(&"document_digest=true".to_owned()),
+        "{v}"
+    );
+
+    // Upload limits, to the byte.
+    let limit = sanad::web::api::MAX_DOCUMENT_BYTES;
+    assert_eq!(
+        limit, 20_971_520,
+        "the README states 20 MiB = 20,971,520 bytes"
+    );
+    let upload = |n: usize| {
+        let (ct, body) = multipart(
+            &[
+                ("doc_type", "x"),
+                ("number", "1"),
+                ("title", "t"),
+                ("recipient_name", "r"),
+                ("issue_date", "2026-01-01"),
+            ],
+            Some(("file", "big.pdf", "application/pdf", &vec![b'a'; n])),
+        );
+        Request::post("/api/v1/credentials/document")
+            .header(header::AUTHORIZATION, format!("Bearer {}", t.token))
+            .header(header::CONTENT_TYPE, ct)
+            .body(Body::from(body))
+            .expect("req")
+    };
+    for n in [21_000_000, limit + 1] {
+        let p = t
+            .send(upload(n))
+            .await
+            .assert_problem(StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(
+            p["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("20971520 bytes")),
+            "{p}"
+        );
+    }
+    let r = t.send(upload(limit)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    // The same limit on a verification upload.
+    t.send(verify_with(vec![b'a'; limit + 1]))
+        .await
+        .assert_problem(StatusCode::PAYLOAD_TOO_LARGE);
+}
+both_dbs!(
+    document_status_first_and_exact_limits_both,
+    document_status_first_and_exact_limits
+);
 
 async fn lifecycle(t: TestApp) {
     let c = t.issue_id("مريم خالد").await;
@@ -875,6 +970,7 @@ async fn restart_keeps_state(t: TestApp) {
         router,
         token: t.token,
         dir: t.dir,
+        db: t.db,
     };
     let v = t2.verify(json!({"qr": c["qr_text"]})).await;
     assert_eq!(outcome(&v), "suspended", "status reloaded into memory: {v}");
@@ -897,3 +993,31 @@ async fn restart_keeps_state(t: TestApp) {
     }
 }
 both_dbs!(restart_keeps_state_both, restart_keeps_state);
+
+/// Issue 14 finding 8: a test's PostgreSQL database is dropped when the test ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_test_databases_are_dropped() {
+    let Some(t) = helpers::spawn(helpers::Db::Postgres).await else {
+        return;
+    };
+    let name = t.db.as_ref().expect("a guarded database").name.clone();
+    let admin = std::env::var("SANAD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let pool = sqlx::AnyPool::connect(&admin).await.expect("admin");
+    let exists = |pool: sqlx::AnyPool, name: String| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+            .expect("count")
+    };
+    assert_eq!(exists(pool.clone(), name.clone()).await, 1);
+    t.issue_id("نورة").await;
+    drop(t);
+    assert_eq!(
+        exists(pool.clone(), name.clone()).await,
+        0,
+        "{name} dropped"
+    );
+    pool.close().await;
+}

@@ -363,7 +363,7 @@ struct PersonForm {
 }
 
 async fn read_person_form(mp: Multipart) -> Result<PersonForm, AppError> {
-    let (mut f, file) = read_form(mp, &["photo"]).await?;
+    let (mut f, file) = read_form(mp, &["photo"], crate::render::photo::MAX_UPLOAD_BYTES).await?;
     let mut take = |k: &str| f.remove(k).unwrap_or_default().trim().to_owned();
     let form = PersonForm {
         csrf: take("csrf"),
@@ -610,7 +610,7 @@ async fn create_document(
         Err(r) => return r,
     };
     let (mut f, file) = match mp {
-        Ok(mp) => match read_form(mp, &["file"]).await {
+        Ok(mp) => match read_form(mp, &["file"], crate::web::api::MAX_DOCUMENT_BYTES).await {
             Ok(x) => x,
             Err(e) => return c.fail(&app, e, back),
         },
