@@ -5,7 +5,7 @@
 use crate::app::{App, create_api_token};
 use crate::config::Config;
 use crate::domain::{AgencyCode, QrClaims, QrText};
-use crate::keys::{DalekVerifier, inspect, verify_compact, verifying_key_from_x};
+use crate::keys::{DalekVerifier, verify_compact, verifying_key_from_x};
 use crate::storage::{AgencyRow, Store, now};
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -538,7 +538,8 @@ async fn verify_remote(base: &str, text: &str) -> anyhow::Result<serde_json::Val
     let mut local = serde_json::Map::new();
     if let Some(token) = &token {
         let jwks = http_json(&format!("{base}/.well-known/jwks.json"), None).await?;
-        let header = inspect(token).map_err(|e| anyhow::anyhow!("token refused: {e}"))?;
+        let header = crate::keys::kind::expect(token, crate::keys::Artefact::QrToken)
+            .map_err(|e| anyhow::anyhow!("token refused: {e}"))?;
         let jwk = jwks["keys"]
             .as_array()
             .into_iter()

@@ -10,7 +10,7 @@ pub mod merkle;
 
 use crate::app::App;
 use crate::domain::AgencyCode;
-use crate::keys::sign_compact;
+use crate::keys::{Artefact, kind};
 use crate::storage::{AuditRow, Store, now};
 use sha2::Digest as _;
 
@@ -173,7 +173,7 @@ pub async fn verify_checkpoint(
     store: &Store,
     jws: &str,
 ) -> anyhow::Result<Result<u64, CheckpointMismatch>> {
-    let header = match crate::keys::inspect(jws.trim()) {
+    let header = match kind::expect(jws.trim(), Artefact::AuditCheckpoint) {
         Ok(h) => h,
         Err(e) => return Ok(Err(CheckpointMismatch::Signature(e.to_string()))),
     };
@@ -195,7 +195,10 @@ pub async fn verify_checkpoint(
         tree_size: u64,
         root_hash: String,
     }
-    let signed: Signed = serde_json::from_slice(&payload)?;
+    let signed: Signed = match kind::expect_payload(&payload, Artefact::AuditCheckpoint) {
+        Ok(v) => serde_json::from_value(v)?,
+        Err(e) => return Ok(Err(CheckpointMismatch::Signature(e.to_string()))),
+    };
     let entries = store.audit_hashes().await?;
     let n = usize::try_from(signed.tree_size)?;
     if n > entries.len() {
@@ -257,13 +260,8 @@ pub async fn checkpoint(app: &App) -> anyhow::Result<Checkpoint> {
         "iss": agency.as_str(), "tree_size": entries.len(), "root_hash": merkle::hex(&root),
         "timestamp": timestamp,
     });
-    let signature = sign_compact(
-        &serde_json::to_vec(&payload)?,
-        Some("sanad-checkpoint+jwt"),
-        None,
-        &key.signer(&key.kid),
-    )
-    .map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
+    let signature = kind::sign(Artefact::AuditCheckpoint, &payload, &key.signer(&key.kid))
+        .map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
     Ok(Checkpoint {
         tree_size: entries.len() as u64,
         root_hash: merkle::hex(&root),

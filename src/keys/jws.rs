@@ -114,6 +114,9 @@ pub enum TokenError {
     /// The signature does not verify.
     #[error("signature does not verify")]
     Signature,
+    /// A genuine artefact of another kind (its `typ` or shape is not the one expected here).
+    #[error("not a {0}: another kind of signed artefact")]
+    WrongKind(&'static str),
 }
 
 /// The parts of a header we look at.
@@ -181,9 +184,9 @@ pub fn verify_compact(token: &str, verifier: &DalekVerifier) -> Result<Vec<u8>, 
     }
 }
 
-/// Sign `payload` as a compact JWS. `typ` and `cty` are omitted for QR tokens (every byte
-/// counts).
-pub fn sign_compact(
+/// Sign `payload` as a compact JWS. Only [`super::kind::sign`] calls this, with the `typ`
+/// and `cty` of the artefact kind it checked the payload against.
+pub(super) fn sign_compact(
     payload: &[u8],
     typ: Option<&str>,
     cty: Option<&str>,

@@ -25,12 +25,17 @@ use std::sync::RwLock;
 /// Entries per status list (131,072 = 2^17, 32 KiB of 2-bit entries).
 pub const LIST_SIZE: u32 = 131_072;
 
-/// One status list: 2-bit statuses plus an allocation bitmap.
+/// One status list: 2-bit statuses, an allocation bitmap, and each slot's owner.
+///
+/// The owner is a keyed 64-bit hash of the credential id that holds the slot, so a token
+/// that names a slot can be checked to name the slot's own credential (8 bytes a slot:
+/// 1 MiB a list).
 #[derive(Debug, Clone)]
 pub struct StatusList {
     size: u32,
     bits: Vec<u8>,
     allocated: Vec<u64>,
+    owners: Vec<u64>,
     used: u32,
 }
 
@@ -41,6 +46,7 @@ impl StatusList {
             size,
             bits: vec![0; (size as usize).div_ceil(4)],
             allocated: vec![0; (size as usize).div_ceil(64)],
+            owners: Vec::new(),
             used: 0,
         }
     }
@@ -61,6 +67,19 @@ impl StatusList {
     /// Whether `idx` belongs to a credential.
     pub fn is_allocated(&self, idx: u32) -> bool {
         idx < self.size && self.allocated[idx as usize / 64] & (1 << (idx % 64)) != 0
+    }
+
+    fn set_owner(&mut self, idx: u32, owner: u64) {
+        if self.owners.is_empty() {
+            self.owners = vec![0; self.size as usize];
+        }
+        if let Some(o) = self.owners.get_mut(idx as usize) {
+            *o = owner;
+        }
+    }
+
+    fn owner(&self, idx: u32) -> Option<u64> {
+        self.owners.get(idx as usize).copied().filter(|o| *o != 0)
     }
 
     fn mark(&mut self, idx: u32) {
@@ -139,10 +158,19 @@ pub struct LiveStatus {
 
 #[derive(Debug, Default)]
 struct Inner {
+    owner_key: std::hash::RandomState,
     lists: BTreeMap<u32, StatusList>,
     details: HashMap<String, StatusDetail>,
     last_seq: i64,
     version: u64,
+}
+
+impl Inner {
+    /// The owner tag of a credential id: a per-process keyed hash, never 0 (0 = no owner).
+    fn owner_of(&self, credential_id: &str) -> u64 {
+        use std::hash::BuildHasher as _;
+        self.owner_key.hash_one(credential_id) | 1
+    }
 }
 
 /// The in-memory status view shared by all requests.
@@ -165,9 +193,11 @@ impl StatusRegistry {
         for (id, size) in store.list_status_lists().await? {
             inner.lists.insert(id as u32, StatusList::new(size as u32));
         }
-        for (list, idx, status) in store.all_status_slots().await? {
+        for (list, idx, status, id) in store.all_status_slots().await? {
+            let owner = inner.owner_of(&id);
             if let Some(l) = inner.lists.get_mut(&(list as u32)) {
                 l.mark(idx as u32);
+                l.set_owner(idx as u32, owner);
                 let s = CredentialStatus::parse(&status).unwrap_or(CredentialStatus::Revoked);
                 l.set(idx as u32, s.code());
             }
@@ -192,11 +222,12 @@ impl StatusRegistry {
     }
 
     /// The live status of the credential in slot `(list, idx)`; `None` when the slot is not
-    /// allocated (the token names a slot this deployment never gave out).
+    /// allocated (the token names a slot this deployment never gave out) or belongs to
+    /// another credential than `credential_id`.
     pub fn lookup(&self, list: u32, idx: u32, credential_id: &str) -> Option<LiveStatus> {
         let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let l = g.lists.get(&list)?;
-        if !l.is_allocated(idx) {
+        if !l.is_allocated(idx) || l.owner(idx) != Some(g.owner_of(credential_id)) {
             return None;
         }
         let status = CredentialStatus::from_code(l.get(idx));
@@ -242,6 +273,7 @@ impl StatusRegistry {
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
         for r in rows {
             let (list, idx) = (r.status_list as u32, r.status_index as u32);
+            let owner = g.owner_of(&r.credential_id);
             let status = CredentialStatus::parse(&r.to_status).unwrap_or(CredentialStatus::Revoked);
             let newer = g
                 .details
@@ -252,6 +284,7 @@ impl StatusRegistry {
                 .entry(list)
                 .or_insert_with(|| StatusList::new(LIST_SIZE));
             l.mark(idx);
+            l.set_owner(idx, owner);
             if r.from_status.is_none() {
                 // Issuance: the slot starts valid unless a later change already landed.
                 if newer {

@@ -696,14 +696,14 @@ impl Store {
         Ok(file.map(|f| (f, mt.unwrap_or_else(|| "application/octet-stream".into()))))
     }
 
-    /// Every allocated status-list slot with its current status, for the in-memory view at
-    /// start-up.
-    pub async fn all_status_slots(&self) -> Result<Vec<(i64, i64, String)>, StoreError> {
-        let rows = sqlx::query("SELECT status_list, status_index, status FROM credentials")
+    /// Every allocated status-list slot with its current status and the id of the credential
+    /// that owns it, for the in-memory view at start-up.
+    pub async fn all_status_slots(&self) -> Result<Vec<(i64, i64, String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT status_list, status_index, status, id FROM credentials")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
             .collect()
     }
 

@@ -15,7 +15,7 @@ use crate::domain::{
     CheckedClaims, CredentialId, CredentialKind, CredentialStatus, DocumentDigest,
     PublicCredential, QrClaims, QrText, rfc3339,
 };
-use crate::keys::{KeyStatus, TokenError, inspect};
+use crate::keys::{Artefact, KeyStatus, TokenError, kind};
 use crate::storage::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -128,7 +128,8 @@ pub async fn verify_token(
 ) -> Verification {
     let token = token.trim();
     let mut checks = Vec::with_capacity(6);
-    let header = match inspect(token) {
+    // Only a QR token: every other kind Sanad signs has another `typ` (keys::kind).
+    let header = match kind::expect(token, Artefact::QrToken) {
         Ok(h) => h,
         Err(TokenError::UnknownKid) => {
             checks.push(pass("format", None));

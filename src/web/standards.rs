@@ -4,10 +4,10 @@
 use super::extract::ApiJson;
 use crate::app::App;
 use crate::auth::{Principal, Scope};
-use crate::domain::{CredentialId, DocumentDigest, DocumentMeta, Invalid};
+use crate::domain::{CredentialId, DocumentMeta, Invalid};
 use crate::error::{AppError, Problem};
-use crate::issuance::vc::{VC_JWT, VC_SUBMITTED_MEDIA_TYPE, VC_V2, full_credential};
-use crate::issuance::{self, DocumentInput};
+use crate::issuance;
+use crate::issuance::vc::{VC_JWT, VC_V2, full_credential};
 use crate::status::publish::{self, Purpose, TTL_SECONDS};
 use crate::storage::now;
 use crate::verification::{Outcome, vc::verify_vc};
@@ -178,16 +178,14 @@ pub async fn vcapi_issue(
 ) -> Result<(StatusCode, Json<IssueCredentialResponse>), AppError> {
     let actor = &auth.require(Scope::Issue)?;
     let mut vc = req.credential;
+    // Reserved claims and types (status lists, Sanad's own types, JWT claims…) are refused
+    // by name before anything else looks at the credential.
+    issuance::caller::refuse_reserved(&vc)?;
     let Some(obj) = vc.as_object_mut() else {
         return Err(AppError::BadRequest(
             "credential must be a JSON object".into(),
         ));
     };
-    if obj.contains_key("proof") {
-        return Err(AppError::BadRequest(
-            "credential must not carry a proof".into(),
-        ));
-    }
     let ours = crate::issuance::vc::issuer_id(app.config.public_base(), actor.agency.as_str());
     let given_issuer = match obj.get("issuer") {
         None => None,
@@ -204,7 +202,7 @@ pub async fn vcapi_issue(
             "issuer must be {ours} (or left out)"
         )));
     }
-    for k in ["issuer", "validFrom", "id", "credentialStatus"] {
+    for k in ["issuer", "validFrom", "id"] {
         obj.remove(k);
     }
     // Check the shape as it will be issued.
@@ -216,8 +214,10 @@ pub async fn vcapi_issue(
     if !problems.is_empty() {
         return Err(AppError::BadRequest(problems.join("; ")));
     }
-    let bytes = serde_json::to_vec(&vc).map_err(|e| AppError::Internal(e.into()))?;
-    if bytes.len() > 32 * 1024 {
+    let size = serde_json::to_vec(&vc)
+        .map_err(|e| AppError::Internal(e.into()))?
+        .len();
+    if size > 32 * 1024 {
         return Err(AppError::TooLarge);
     }
     let types: Vec<String> = vc["type"]
@@ -245,16 +245,7 @@ pub async fn vcapi_issue(
     }
     .validate()
     .map_err(|e: Invalid| AppError::BadRequest(e.to_string()))?;
-    let row = issuance::issue_document(
-        &app,
-        actor,
-        DocumentInput {
-            meta,
-            digest: DocumentDigest::of(&bytes),
-            file: Some((bytes, VC_SUBMITTED_MEDIA_TYPE.into())),
-        },
-    )
-    .await?;
+    let row = issuance::issue_vcapi(&app, actor, meta, &vc).await?;
     let jwt = full_credential(&app, &row).await?;
     Ok((
         StatusCode::CREATED,

@@ -7,6 +7,7 @@ mod callers;
 mod helpers;
 mod photo;
 mod standards;
+mod trust_holes;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -80,6 +81,10 @@ async fn issue_read_scan_verify(t: TestApp) {
     let parts: Vec<&str> = token.split('.').collect();
     let header: Value = serde_json::from_slice(&B64.decode(parts[0]).expect("b64")).expect("json");
     assert_eq!(header["alg"], "EdDSA");
+    assert!(
+        header.get("typ").is_none(),
+        "a QR token is the one kind without typ (keys::kind)"
+    );
     assert_eq!(header["kid"].as_str().map(str::len), Some(8));
     let claims: Value = serde_json::from_slice(&B64.decode(parts[1]).expect("b64")).expect("json");
     assert!(claims.get("exp").is_none());

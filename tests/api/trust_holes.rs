@@ -1,0 +1,376 @@
+//! Issue #8: nothing a caller sends may come back signed as something Sanad trusts.
+//!
+//! Every kind of artefact Sanad signs is presented to every verifier of another kind, and
+//! each must refuse it; the forgeries of the issue's findings 1–3 are reproduced (including
+//! tokens an older Sanad could have signed, made here with the agency's real key) and
+//! refused; a QR token's status slot must belong to its credential.
+
+use crate::both_dbs;
+use crate::helpers::{self, TestApp};
+use axum::http::{Method, StatusCode};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use sanad::keys::Artefact;
+use sanad::keys::kind;
+use serde_json::{Value, json};
+
+/// One real sample of every signed kind, made by the running app.
+async fn samples(t: &TestApp) -> Vec<(Artefact, String)> {
+    let c = t.issue_id("فاطمة").await;
+    let id = c["id"].as_str().expect("id");
+    let qr = c["token"].as_str().expect("token").to_owned();
+    let full = t
+        .call(
+            Method::GET,
+            &format!("/api/v1/credentials/{id}/vc"),
+            Some(&t.token),
+            None,
+        )
+        .await
+        .text();
+    let r = t
+        .post(
+            "/credentials/issue",
+            json!({"credential": {
+                "@context": ["https://www.w3.org/ns/credentials/v2"],
+                "type": ["VerifiableCredential", "EligibilityCredential"],
+                "credentialSubject": {"name": "Fatima", "eligibleFor": "housing"}
+            }}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let vcapi = r.json()["verifiableCredential"]["id"]
+        .as_str()
+        .expect("envelope")
+        .strip_prefix("data:application/vc+jwt,")
+        .expect("data url")
+        .to_owned();
+    let list = c["status_list"].as_i64().expect("list");
+    let ietf = t.get(&format!("/status/{list}")).await.text();
+    let w3c = t
+        .get(&format!("/status/w3c/{list}/revocation"))
+        .await
+        .text();
+    let trust = t.get("/.well-known/sanad-trust-list").await.text();
+    let checkpoint = sanad::audit::checkpoint(&t.app)
+        .await
+        .expect("checkpoint")
+        .signature;
+    let key = t.app.deployment_key().expect("key");
+    let event = kind::sign(
+        Artefact::Event,
+        &json!({"event": "credential.revoked", "credential": id}),
+        &key.signer(&key.kid),
+    )
+    .expect("event");
+    vec![
+        (Artefact::QrToken, qr),
+        (Artefact::FullCredential, full),
+        (Artefact::VcApiCredential, vcapi),
+        (Artefact::IetfStatusList, ietf),
+        (Artefact::W3cStatusList, w3c),
+        (Artefact::TrustList, trust),
+        (Artefact::AuditCheckpoint, checkpoint),
+        (Artefact::Event, event),
+    ]
+}
+
+/// Does the verifier of kind `as_kind` accept `jws`? The real verifier for each kind Sanad
+/// verifies itself; for the W3C status list and events (verified by other parties' tools,
+/// and by the events module to come) the central `keys::kind` check they are to use.
+async fn accepted_as(t: &TestApp, as_kind: Artefact, jws: &str) -> bool {
+    match as_kind {
+        Artefact::QrToken => {
+            let v = t.verify(json!({"token": jws})).await;
+            let digits = sanad::domain::token_to_digits(jws);
+            let q = t
+                .verify(
+                    json!({"qr": format!("https://sanad.example.gov/v/0123456789abcdef#{digits}")}),
+                )
+                .await;
+            assert!(
+                q["outcome"] != "valid",
+                "a QR text around another kind must not verify: {q}"
+            );
+            v["outcome"] == "valid"
+        }
+        Artefact::FullCredential | Artefact::VcApiCredential => {
+            let v = t.verify(json!({"credential": jws})).await;
+            let r = t
+                .call(
+                    Method::POST,
+                    "/credentials/verify",
+                    None,
+                    Some(json!({"verifiableCredential": jws})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+            let both = (v["outcome"] == "valid", r.json()["verified"] == true);
+            assert_eq!(both.0, both.1, "the two credential verifiers agree: {v}");
+            both.0
+        }
+        Artefact::IetfStatusList => {
+            // A status list of this deployment is fetched as another deployment's would be:
+            // pretend this deployment's own keys come from that origin by checking the kind
+            // first (the origin rule would refuse every sample otherwise).
+            match sanad::status::remote::parse_list(&t.app.keys, "https://elsewhere", jws) {
+                Ok(_) => true,
+                Err(e) => {
+                    // Our own list is refused only for its origin, after the kind check.
+                    !e.contains("not a ")
+                }
+            }
+        }
+        Artefact::TrustList => sanad::keys::trust::parse_verified(jws, None).is_ok(),
+        Artefact::AuditCheckpoint => sanad::audit::verify_checkpoint(&t.app.store, jws)
+            .await
+            .expect("store")
+            .is_ok(),
+        Artefact::W3cStatusList | Artefact::Event => {
+            let Ok(h) = kind::expect(jws, as_kind) else {
+                return false;
+            };
+            let Some(key) = t.app.keys.get(&h.kid) else {
+                return false;
+            };
+            sanad::keys::verify_compact(jws, &key.verifier)
+                .ok()
+                .is_some_and(|p| kind::expect_payload(&p, as_kind).is_ok())
+        }
+    }
+}
+
+/// Each verifier accepts its own kind (so the test can fail) and refuses all seven others.
+async fn every_kind_against_every_verifier(t: TestApp) {
+    let samples = samples(&t).await;
+    for (as_kind, _) in &samples {
+        for (kind_of, jws) in &samples {
+            let ok = accepted_as(&t, *as_kind, jws).await;
+            let own = kind_of == as_kind
+                // One credential verifier serves both credential kinds.
+                || matches!(
+                    (kind_of, as_kind),
+                    (Artefact::FullCredential, Artefact::VcApiCredential)
+                        | (Artefact::VcApiCredential, Artefact::FullCredential)
+                );
+            assert_eq!(
+                ok,
+                own,
+                "{} presented as {}: accepted = {ok}",
+                kind_of.name(),
+                as_kind.name()
+            );
+        }
+    }
+}
+both_dbs!(
+    every_kind_against_every_verifier_both,
+    every_kind_against_every_verifier
+);
+
+fn vcapi(extra: Value) -> Value {
+    let mut c = json!({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "type": ["VerifiableCredential", "EligibilityCredential"],
+        "credentialSubject": {"name": "Mallory"}
+    });
+    for (k, v) in extra.as_object().expect("object") {
+        c[k] = v.clone();
+    }
+    json!({ "credential": c })
+}
+
+/// A compact JWS signed with the agency's real key exactly as an older Sanad would have
+/// signed a VC-API credential: what the verifiers must refuse even if one exists.
+fn legacy_sign(t: &TestApp, typ: Option<&str>, payload: &Value, short: bool) -> String {
+    let key = t.app.deployment_key().expect("key");
+    let kid = if short { key.short_kid() } else { &key.kid };
+    let signer = key.signer(kid);
+    let mut header = josekit::jws::JwsHeader::new();
+    if let Some(typ) = typ {
+        header.set_token_type(typ);
+    }
+    josekit::jws::serialize_compact(payload.to_string().as_bytes(), &header, &signer).expect("sign")
+}
+
+/// Findings 1–3: the API refuses each forgery at issue time, naming the member, and the
+/// verifiers refuse the forged tokens an older Sanad could have signed.
+async fn forgeries_refused(t: TestApp) {
+    let victim = t.issue_id("الضحية").await;
+    let vid = victim["id"].as_str().expect("id").to_owned();
+    let slot = json!([victim["status_list"], victim["status_index"]]);
+
+    // Finding 1: QR claims inside a VC-API credential.
+    let r = t
+        .post(
+            "/credentials/issue",
+            vcapi(json!({"i": "MOSD", "c": vid, "t": 1, "n": "Mallory", "s": slot, "d": "x"})),
+        )
+        .await;
+    let p = r.assert_problem(StatusCode::BAD_REQUEST);
+    assert_eq!(p["type"], "urn:sanad:problem:reserved-member");
+    for m in ["i", "c", "t", "n", "s", "d"] {
+        assert!(
+            p["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&format!(" {m}"))),
+            "{m} named: {p}"
+        );
+    }
+    // The same forgery signed the old way (vc+jwt carrying QR claims) is not a QR token.
+    let legacy = legacy_sign(
+        &t,
+        Some("vc+jwt"),
+        &json!({"i": "MOSD", "c": vid, "t": 1, "n": "Mallory", "s": slot,
+                "type": ["VerifiableCredential"]}),
+        false,
+    );
+    let v = t.verify(json!({"token": legacy})).await;
+    assert_eq!(v["outcome"], "invalid", "{v}");
+    let digits = sanad::domain::token_to_digits(&legacy);
+    let v = t
+        .verify(json!({"qr": format!("https://sanad.example.gov/v/{vid}#{digits}")}))
+        .await;
+    assert_eq!(v["outcome"], "invalid", "{v}");
+
+    // Finding 2: a VC-API credential typed as a status list, at the top or in the subject.
+    for body in [
+        vcapi(json!({"type": ["VerifiableCredential", "BitstringStatusListCredential"]})),
+        vcapi(json!({"credentialSubject": {"type": "BitstringStatusList", "encodedList": "u"}})),
+        vcapi(json!({"type": ["VerifiableCredential", "StatusList2021Credential"]})),
+    ] {
+        let r = t.post("/credentials/issue", body).await;
+        let p = r.assert_problem(StatusCode::BAD_REQUEST);
+        assert!(
+            p["field"].as_str().is_some_and(|f| f.ends_with("type")),
+            "{p}"
+        );
+    }
+
+    // Finding 3: registered claims, vc/vp/cnf/status, and Sanad's own types.
+    for m in [
+        "exp", "nbf", "iss", "sub", "aud", "iat", "jti", "cnf", "vc", "vp", "status",
+    ] {
+        let r = t.post("/credentials/issue", vcapi(json!({ m: 1 }))).await;
+        let p = r.assert_problem(StatusCode::BAD_REQUEST);
+        assert_eq!(p["field"], m, "{p}");
+    }
+    for ty in [
+        "SanadDigitalId",
+        "SanadDocumentCertificate",
+        "sanadAnything",
+    ] {
+        let r = t
+            .post(
+                "/credentials/issue",
+                vcapi(json!({"type": ["VerifiableCredential", ty]})),
+            )
+            .await;
+        r.assert_problem(StatusCode::BAD_REQUEST);
+    }
+    let r = t
+        .post(
+            "/credentials/issue",
+            vcapi(json!({"credentialStatus": {"type": "BitstringStatusListEntry"}})),
+        )
+        .await;
+    assert_eq!(
+        r.assert_problem(StatusCode::BAD_REQUEST)["field"],
+        "credentialStatus"
+    );
+    // Nothing was issued by any of the refused requests.
+    let list = t
+        .call(Method::GET, "/api/v1/credentials", Some(&t.token), None)
+        .await
+        .json();
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
+}
+both_dbs!(forgeries_refused_both, forgeries_refused);
+
+/// Finding 3, second half: a document part typed `application/vc+ld+json` is an ordinary
+/// document, and its full credential is a Sanad certificate (never a 500).
+async fn vc_media_type_upload(t: TestApp) {
+    for file in [&b"{not json"[..], br#"{"type":["SanadDigitalId"],"exp":1}"#] {
+        let (ct, body) = helpers::multipart(
+            &[
+                ("doc_type", "letter"),
+                ("number", "N-1"),
+                ("title", "t"),
+                ("recipient_name", "r"),
+                ("issue_date", "2026-11-20"),
+            ],
+            Some(("file", "x.json", "application/vc+ld+json", file)),
+        );
+        let req = axum::http::Request::post("/api/v1/credentials/document")
+            .header(
+                axum::http::header::AUTHORIZATION,
+                format!("Bearer {}", t.token),
+            )
+            .header(axum::http::header::CONTENT_TYPE, ct)
+            .body(axum::body::Body::from(body))
+            .expect("request");
+        let r = t.send(req).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        let id = r.json()["id"].as_str().expect("id").to_owned();
+        let vc = t
+            .call(
+                Method::GET,
+                &format!("/api/v1/credentials/{id}/vc"),
+                Some(&t.token),
+                None,
+            )
+            .await;
+        assert_eq!(vc.status, StatusCode::OK, "{}", vc.text());
+        let payload: Value = serde_json::from_slice(
+            &B64.decode(vc.text().split('.').nth(1).expect("payload"))
+                .expect("b64"),
+        )
+        .expect("json");
+        assert_eq!(
+            payload["type"],
+            json!(["VerifiableCredential", "SanadDocumentCertificate"])
+        );
+        assert!(payload.get("exp").is_none());
+    }
+}
+both_dbs!(vc_media_type_upload_both, vc_media_type_upload);
+
+/// A QR token's slot must be its credential's: a token (signed with the real key, as a
+/// forger with an old VC-API hole could have had) naming a made-up id or another
+/// credential's slot is refused, even while the victim's slot is valid.
+async fn slot_bound_to_credential(t: TestApp) {
+    let victim = t.issue_id("الضحية").await;
+    let mine = t.issue_id("المحتال").await;
+    let slot = json!([victim["status_list"], victim["status_index"]]);
+    let forged = |c: &str| {
+        legacy_sign(
+            &t,
+            None,
+            &json!({"i": "MOSD", "c": c, "t": 1, "n": "Mallory", "s": slot}),
+            true,
+        )
+    };
+    // Sanity: the victim's own slot and id, signed this way, verify (the signature and
+    // kind are right), so only the binding can refuse the next two.
+    let v = t
+        .verify(json!({"token": forged(victim["id"].as_str().expect("id"))}))
+        .await;
+    assert_eq!(v["outcome"], "valid", "{v}");
+    for c in [mine["id"].as_str().expect("id"), "0123456789abcdef"] {
+        let v = t.verify(json!({"token": forged(c)})).await;
+        assert_eq!(v["outcome"], "not_found", "{c}: {v}");
+    }
+    // Revoking the forger's own credential changes nothing for the victim's, and the
+    // forger's token on the victim's slot still does not verify.
+    assert_eq!(
+        t.action(mine["id"].as_str().expect("id"), "revoke", "fraud")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let v = t
+        .verify(json!({"token": forged(mine["id"].as_str().expect("id"))}))
+        .await;
+    assert_ne!(v["outcome"], "valid", "{v}");
+}
+both_dbs!(slot_bound_to_credential_both, slot_bound_to_credential);
