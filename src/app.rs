@@ -47,7 +47,7 @@ impl App {
     /// Connect, migrate, create the default agency and its key on first run, load the views.
     pub async fn build(config: Config) -> anyhow::Result<Arc<Self>> {
         if config.database_url.is_none() {
-            std::fs::create_dir_all(&config.data_dir)
+            crate::storage::files::private_dir(&config.data_dir)
                 .with_context(|| format!("creating data dir {}", config.data_dir.display()))?;
         }
         let store = Store::connect(&config.database_url())

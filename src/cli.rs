@@ -233,7 +233,7 @@ pub fn init_tracing() {
 
 async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)?;
+        crate::storage::files::private_dir(&config.data_dir)?;
     }
     Ok(Store::connect(&config.database_url()).await?)
 }

@@ -40,6 +40,10 @@ pub struct PublicCredential {
     pub issued_at: String,
     /// The name as printed on the credential.
     pub name_as_printed: String,
+    /// True when the key that signed it has been revoked (its signature proves nothing any
+    /// more, whatever the status); absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key_revoked: bool,
 }
 
 /// RFC 3339 UTC time for epoch seconds.

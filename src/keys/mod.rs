@@ -151,7 +151,7 @@ impl PrivateKey {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::storage::files::private_dir(dir).map_err(io)?;
         write_private_file(&path, pem.as_bytes()).map_err(io)?;
         Ok(path)
     }

@@ -234,14 +234,27 @@ impl Store {
     pub async fn disable_user(&self, id: &str, actor: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let head = audit_begin(&mut tx).await?;
-        let r =
-            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
-                .bind(super::now())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        let role: String = sqlx::query(
+            "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL RETURNING role",
+        )
+        .bind(super::now())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .try_get(0)?;
+        // Never the last admin: nobody could manage users, keys or agencies any more. The
+        // count runs inside the transaction that holds the audit head, so two concurrent
+        // disables cannot both pass it.
+        let left: i64 =
+            sqlx::query("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        if role == "admin" && left == 0 {
+            return Err(StoreError::Conflict(
+                "the last enabled admin cannot be disabled".into(),
+            ));
         }
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)

@@ -9,6 +9,7 @@
 //! Storage knows nothing of HTTP or signing: it stores what the capabilities hand it.
 
 mod auth;
+pub mod files;
 mod migrate;
 mod rows;
 
@@ -86,6 +87,11 @@ impl Store {
                 "database URL must start with sqlite: or postgres://".into(),
             ));
         };
+        if engine == Engine::Sqlite
+            && let Some(path) = files::sqlite_path(url)
+        {
+            files::private_sqlite(&path).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+        }
         let opts = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match engine {
             Engine::Sqlite => {

@@ -52,7 +52,8 @@ pub enum Outcome {
 /// One named check.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct Check {
-    /// `format`, `issuer_trusted`, `signature`, `key_status`, `status`, `document_digest`.
+    /// `origin` (QR texts), `format`, `issuer_trusted`, `signature`, `key_status`, `status`,
+    /// `document_digest`, `data_model`.
     pub name: &'static str,
     /// Passed?
     pub ok: bool,
@@ -111,10 +112,44 @@ fn status_outcome(s: CredentialStatus) -> Outcome {
 
 /// Verify a scanned QR text. A reference-only QR (no token) is looked up by id.
 pub async fn verify_qr(app: &App, text: &str, document: Option<&[u8]>) -> Verification {
-    match QrText::parse(text) {
-        Err(e) => Verification::fail(Outcome::Invalid, e.message, vec![], "format"),
+    let mut v = match QrText::parse(text) {
+        Err(e) => return Verification::fail(Outcome::Invalid, e.message, vec![], "format"),
         Ok(QrText { id, token: None }) => verify_id(app, &id, document).await,
         Ok(QrText { id, token: Some(t) }) => verify_token(app, &t, Some(&id), document).await,
+    };
+    v.checks.insert(0, origin_check(app, text));
+    v
+}
+
+/// The named `origin` check of a QR text: its link must be under this deployment's public
+/// URL or a trusted deployment's base URL. A failure is a warning (the signature decides
+/// whether the credential is genuine), but a phone camera would open that other link.
+pub fn origin_check(app: &App, text: &str) -> Check {
+    let text = text.trim();
+    let link = text.split('#').next().unwrap_or_default();
+    let trusted = std::iter::once(app.config.public_base().to_owned())
+        .chain(app.agencies().into_iter().map(|a| a.base_url))
+        .filter(|b| !b.is_empty())
+        .any(|base| {
+            let base = base.trim_end_matches('/');
+            link.strip_prefix(base)
+                .is_some_and(|rest| rest.starts_with("/v/"))
+        });
+    let origin: String = link
+        .split("/v/")
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(80)
+        .collect();
+    Check {
+        name: "origin",
+        ok: trusted,
+        detail: Some(if trusted {
+            "this deployment or a trusted one".into()
+        } else {
+            format!("the link points elsewhere: {origin}")
+        }),
     }
 }
 
@@ -216,6 +251,7 @@ pub async fn verify_token(
         issuer: app.issuer(claims.issuer.as_str()),
         issued_at: rfc3339(claims.raw.issued_at),
         name_as_printed: claims.raw.name.clone(),
+        key_revoked: false,
     };
     finish(public, claims.digest, document, checks)
 }
@@ -356,6 +392,18 @@ pub async fn verify_id(app: &App, id: &CredentialId, document: Option<&[u8]>) ->
             "status",
         );
     };
+    if public.key_revoked {
+        // The record stands, but what was printed was signed by a key that may be in other
+        // hands: the same verdict as a scanned token signed by it.
+        let mut v = Verification::fail(
+            Outcome::KeyRevoked,
+            "the key that signed this credential has been revoked".into(),
+            checks,
+            "key_status",
+        );
+        v.credential = Some(public);
+        return v;
+    }
     let digest = c
         .doc_sha256
         .as_deref()
@@ -375,5 +423,9 @@ pub fn public_from_row(app: &App, c: &crate::storage::CredentialRow) -> Option<P
         issuer: app.issuer(&c.agency_code),
         issued_at: rfc3339(c.issued_at),
         name_as_printed: c.name_printed.clone(),
+        key_revoked: app
+            .keys
+            .get(&c.kid)
+            .is_some_and(|k| k.status == KeyStatus::Revoked),
     })
 }

@@ -203,6 +203,7 @@ pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
         issuer: app.issuer(key.agency.as_str()),
         issued_at: valid_from,
         name_as_printed: name,
+        key_revoked: false,
     };
     finish(public, None, None, checks)
 }

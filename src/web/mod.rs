@@ -166,6 +166,25 @@ pub fn router(app: Arc<App>) -> Router {
             HeaderValue::from_static(value),
         ));
     }
+    // Anything that can carry personal data (the API under /api/v1 — full credentials,
+    // persons, photos, audit — the VC-API issuer and the console) is never stored by a
+    // shared or a browser cache. Only the public verification answer is left alone.
+    r = r.layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            let path = req.uri().path();
+            let private = (path.starts_with("/api/v1/") && path != "/api/v1/verify")
+                || path.starts_with("/console")
+                || path == "/credentials/issue";
+            let mut res = next.run(req).await;
+            if private {
+                res.headers_mut().insert(
+                    axum::http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                );
+            }
+            res
+        },
+    ));
     if let Some(l) = limiter {
         r = r.layer(axum::middleware::from_fn(move |req, next| {
             ratelimit::middleware(l.clone(), req, next)

@@ -137,7 +137,13 @@ pub async fn credential_vc(
     let id = CredentialId::parse(&id).map_err(|_| AppError::NotFound("credential"))?;
     let c = issuance::own_credential(&app, actor, &id).await?;
     let jwt = full_credential(&app, &c).await?;
-    Ok(jwt_response(VC_JWT, &jwt, None, 0))
+    let mut res = jwt_response(VC_JWT, &jwt, None, 0);
+    // The national ID is inside: no cache may keep it.
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(res)
 }
 
 /// VC-API issue request.

@@ -167,6 +167,7 @@ async fn issue_read_scan_verify(t: TestApp) {
     assert_eq!(
         check_names(&v),
         [
+            "origin=true",
             "format=true",
             "issuer_trusted=true",
             "signature=true",

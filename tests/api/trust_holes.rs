@@ -374,3 +374,132 @@ async fn slot_bound_to_credential(t: TestApp) {
     assert_ne!(v["outcome"], "valid", "{v}");
 }
 both_dbs!(slot_bound_to_credential_both, slot_bound_to_credential);
+
+/// Finding 7: a QR text whose link is not under this deployment's (or a trusted
+/// deployment's) base URL fails the named `origin` check; `javascript:` too.
+async fn qr_origin_named(t: TestApp) {
+    let c = t.issue_id("أصل").await;
+    let text = c["qr_text"].as_str().expect("qr");
+    let origin = |v: &Value| {
+        v["checks"]
+            .as_array()
+            .expect("checks")
+            .iter()
+            .find(|c| c["name"] == "origin")
+            .cloned()
+            .expect("origin check")
+    };
+    let v = t.verify(json!({ "qr": text })).await;
+    assert_eq!(origin(&v)["ok"], true, "{v}");
+    assert_eq!(v["outcome"], "valid");
+    let fragment = text.split_once("/v/").expect("path").1;
+    for other in [
+        format!("https://sanad.example.gov.evil.example/v/{fragment}"),
+        format!("javascript:alert(1)//sanad.example.gov/v/{fragment}"),
+        format!("http://sanad.example.gov/v/{fragment}"),
+    ] {
+        let v = t.verify(json!({ "qr": other })).await;
+        assert_eq!(origin(&v)["ok"], false, "{other}: {v}");
+    }
+}
+both_dbs!(qr_origin_named_both, qr_origin_named);
+
+/// Finding 7: the last enabled admin cannot be disabled (API and storage), another can.
+async fn last_admin_stays(t: TestApp) {
+    use sanad::auth::Role;
+    let a = t.add_user("root1", Role::Admin, None).await;
+    let err = t.app.store.disable_user(&a, "test").await;
+    assert!(
+        matches!(err, Err(sanad::storage::StoreError::Conflict(_))),
+        "{err:?}"
+    );
+    let b = t.add_user("root2", Role::Admin, None).await;
+    let Ok(admin) = t.login("root2", crate::callers::PW).await else {
+        panic!("root2 signs in");
+    };
+    let r = t
+        .req(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/users/{a}/disable"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text());
+    // root2 is now the last one: refused with a 409, and still enabled.
+    let r = t
+        .req(
+            &admin,
+            Method::POST,
+            &format!("/api/v1/users/{b}/disable"),
+            None,
+        )
+        .await;
+    r.assert_problem(StatusCode::CONFLICT);
+    assert!(
+        t.app
+            .store
+            .get_user(&b)
+            .await
+            .expect("user")
+            .disabled_at
+            .is_none()
+    );
+}
+both_dbs!(last_admin_stays_both, last_admin_stays);
+
+/// Finding 7: personal data is served `private, no-store`.
+async fn personal_data_not_cached(t: TestApp) {
+    let c = t.issue_id("خاص").await;
+    let id = c["id"].as_str().expect("id");
+    for path in [
+        format!("/api/v1/credentials/{id}/vc"),
+        format!("/api/v1/credentials/{id}"),
+        format!("/api/v1/persons/{}", c["person_id"].as_str().unwrap_or("x")),
+        "/api/v1/credentials".to_owned(),
+    ] {
+        let r = t.call(Method::GET, &path, Some(&t.token), None).await;
+        assert_eq!(
+            r.headers
+                .get(axum::http::header::CACHE_CONTROL)
+                .and_then(|v| v.to_str().ok()),
+            Some("private, no-store"),
+            "{path}"
+        );
+    }
+    let r = t.get("/console/login").await;
+    assert_eq!(
+        r.headers
+            .get(axum::http::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok()),
+        Some("private, no-store")
+    );
+}
+both_dbs!(personal_data_not_cached_both, personal_data_not_cached);
+
+/// Finding 7: the SQLite file and its WAL/SHM files are 0600, the data folder 0700.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_file_modes() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let Some(t) = helpers::spawn(helpers::Db::Sqlite).await else {
+        return;
+    };
+    t.issue_id("ملف").await; // writes: the WAL and SHM files exist now
+    for f in ["test.db", "test.db-wal", "test.db-shm"] {
+        let mode = std::fs::metadata(t.dir.join(f))
+            .expect(f)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}: {mode:o}");
+    }
+    let data = t.dir.join("data").join("nested");
+    sanad::storage::files::private_dir(&data).expect("dir");
+    let mode = std::fs::metadata(&data).expect("dir").permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+    // An existing, too-open folder is tightened.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    sanad::storage::files::private_dir(&data).expect("dir");
+    let mode = std::fs::metadata(&data).expect("dir").permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}

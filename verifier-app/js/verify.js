@@ -130,6 +130,11 @@ function applyRecord(out, rec) {
   out.supersededBy = rec.superseded_by ?? null;
   out.outcome = OUTCOME_OF_STATUS[rec.status] ?? 'undetermined';
   out.checks.push({ name: 'status', ok: rec.status === 'active', detail: rec.status });
+  if (rec.key_revoked) {
+    // The server knows the signing key was revoked (perhaps before our trust list did).
+    out.checks.push({ name: 'key_status', ok: false, detail: 'revoked' });
+    out.outcome = 'key_revoked';
+  }
 }
 
 async function offlineStatus(out, scan) {
