@@ -483,11 +483,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, public_url = %app.config.public_base(), "sanad is serving");
-    axum::serve(
-        listener,
-        crate::web::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    let limits = crate::web::server::Limits {
+        max_connections: app.config.max_connections,
+        header_timeout: Duration::from_secs(app.config.header_timeout_secs.max(1)),
+    };
+    crate::web::server::serve(listener, crate::web::router(app), limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;

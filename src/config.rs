@@ -52,6 +52,17 @@ pub struct Config {
     /// (burst: twice that); 0 turns the limit off.
     #[arg(long, env = "SANAD_RATE_LIMIT", default_value_t = 50.0)]
     pub rate_limit: f64,
+    /// Most open HTTP connections at once; further clients wait in the listen backlog.
+    #[arg(long, env = "SANAD_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and the longest a kept-alive
+    /// connection may sit idle between requests.
+    #[arg(long, env = "SANAD_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Reverse proxies (comma-separated IPs or CIDRs) whose X-Forwarded-For / Forwarded
+    /// headers name the real client. Empty: the socket address is the client.
+    #[arg(long, env = "SANAD_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
 }
 
 impl Config {
@@ -85,6 +96,9 @@ impl Config {
             verifier_dir: PathBuf::from("verifier-app"),
             keep_documents: true,
             rate_limit: 0.0,
+            max_connections: 1024,
+            header_timeout_secs: 10,
+            trusted_proxies: String::new(),
         }
     }
 }

@@ -5,3 +5,4 @@ pub mod i18n;
 pub mod pages;
 pub mod photo;
 pub mod qr;
+pub mod upload;

@@ -5,11 +5,13 @@ pub mod access;
 pub mod api;
 pub mod approvals;
 pub mod audit;
+pub mod blocking;
 pub mod console;
 pub mod extract;
 pub mod photo;
 pub mod public;
 pub mod ratelimit;
+pub mod server;
 pub mod standards;
 
 use crate::app::App;

@@ -117,7 +117,9 @@ pub async fn verify(
         let mut document = None;
         if let Some((name, bytes, _)) = file {
             if name == "image" {
-                let text = qr::decode_image(&bytes).map_err(AppError::BadRequest)?;
+                let text = super::blocking::image_work(move || qr::decode_image(&bytes))
+                    .await?
+                    .map_err(AppError::BadRequest)?;
                 f.insert("qr".into(), text);
             } else {
                 document = Some(bytes);
@@ -139,7 +141,9 @@ pub async fn verify(
                 AppError::BadRequest(e.body_text())
             }
         })?;
-        let text = qr::decode_image(&bytes).map_err(AppError::BadRequest)?;
+        let text = super::blocking::image_work(move || qr::decode_image(&bytes))
+            .await?
+            .map_err(AppError::BadRequest)?;
         return Ok(Json(verification::verify_qr(&app, &text, None).await));
     }
     Err(AppError::UnsupportedMedia(

@@ -3,6 +3,7 @@
 mod access;
 mod audit_log;
 mod authz;
+mod bounded;
 mod callers;
 mod helpers;
 mod photo;
