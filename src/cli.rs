@@ -188,8 +188,10 @@ enum UsersCmd {
 
 #[derive(Debug, Subcommand)]
 enum AuditCmd {
-    /// Check the whole log's hash chain against its head; names the first entry changed,
-    /// inserted or removed, and exits non-zero if there is one.
+    /// Check the whole log's hash chain against its head (naming the first entry changed,
+    /// inserted or removed) and every credential, person, user, token, key and agency row
+    /// against its last audited state (naming each row edited, inserted or deleted directly
+    /// in the database); exits non-zero if anything is wrong.
     Verify {
         /// Also check a saved checkpoint (the `signature` JWS of
         /// `GET /api/v1/audit/checkpoint`, or a file holding it): catches history rewritten
@@ -214,11 +216,25 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 /// What `sanad audit verify` prints and whether the log is whole.
+///
+/// Two checks: the log's chain against its head, then every row the log vouches for
+/// (credentials, persons, users, tokens, keys, agencies) against its last audited state,
+/// naming each row changed, inserted or deleted behind Sanad's back.
 pub async fn audit_verify(store: &Store) -> anyhow::Result<(bool, String)> {
-    Ok(match crate::audit::verify_store(store).await? {
+    let (mut ok, mut text) = match crate::audit::verify_store(store).await? {
         Ok(n) => (true, format!("audit log intact: {n} entries")),
         Err(b) => (false, format!("audit log BROKEN: {b}")),
-    })
+    };
+    let problems = store.state_problems().await?;
+    if problems.is_empty() {
+        text.push_str("\nrecorded state intact: every vouched row matches the log");
+    } else {
+        ok = false;
+        for p in problems {
+            text.push_str(&format!("\nSTATE MISMATCH: {p}"));
+        }
+    }
+    Ok((ok, text))
 }
 
 /// Logs go to stderr; `RUST_LOG` filters (default `info`).

@@ -8,10 +8,12 @@
 //! the same bytes that are published as status lists. Slots are drawn at random (herd
 //! privacy: neighbouring indexes say nothing about issue order) and never reused.
 //!
-//! Every write in Sanad appends to the `status_changes` feed inside its transaction, and the
-//! writers are serialised on the audit head, so the feed is in commit order. Each instance
-//! applies the feed after its own writes and polls it for other instances' writes, so a
-//! change shows everywhere within the poll interval.
+//! Every issuance and status change appends its audit entry inside its transaction, and the
+//! writers are serialised on the audit head, so the log is in commit order. The view is
+//! built by replaying those chained entries (not from the `credentials` rows, which a
+//! direct database edit could change); each instance applies them after its own writes
+//! and polls for other instances' writes, so a change shows everywhere within the poll
+//! interval.
 
 pub mod publish;
 pub mod remote;
@@ -181,44 +183,19 @@ pub struct StatusRegistry {
 }
 
 impl StatusRegistry {
-    /// Load the whole view from the database (at start).
+    /// Load the whole view (at start) by replaying the audit log's credential entries: the
+    /// chained record, not the `credentials` rows, decides what is published.
     pub async fn load(store: &Store) -> Result<Self, StoreError> {
-        // Read the feed position first: anything after it is applied by the next sync, and
-        // re-applying what the snapshot already shows is harmless.
-        let last_seq = store.last_change_seq().await?;
-        let mut inner = Inner {
-            last_seq,
-            ..Inner::default()
-        };
+        let mut inner = Inner::default();
         for (id, size) in store.list_status_lists().await? {
             inner.lists.insert(id as u32, StatusList::new(size as u32));
         }
-        for (list, idx, status, id) in store.all_status_slots().await? {
-            let owner = inner.owner_of(&id);
-            if let Some(l) = inner.lists.get_mut(&(list as u32)) {
-                l.mark(idx as u32);
-                l.set_owner(idx as u32, owner);
-                let s = CredentialStatus::parse(&status).unwrap_or(CredentialStatus::Revoked);
-                l.set(idx as u32, s.code());
-            }
-        }
-        for d in store.inactive_details().await? {
-            let status = CredentialStatus::parse(&d.to_status).unwrap_or(CredentialStatus::Revoked);
-            inner.details.insert(
-                d.credential_id,
-                StatusDetail {
-                    status,
-                    reason_code: d.reason_code,
-                    at: d.at,
-                    superseded_by: d.superseded_by,
-                    seq: last_seq,
-                },
-            );
-        }
-        Ok(Self {
+        let reg = Self {
             inner: RwLock::new(inner),
             sync_lock: tokio::sync::Mutex::new(()),
-        })
+        };
+        reg.sync(store).await?;
+        Ok(reg)
     }
 
     /// The live status of the credential in slot `(list, idx)`; `None` when the slot is not

@@ -411,15 +411,25 @@ pub async fn verify_id(app: &App, id: &CredentialId, document: Option<&[u8]>) ->
     finish(public, digest, document, checks)
 }
 
-/// The public view of a stored credential (status from the row, which the feed mirrors).
+/// The public view of a stored credential. The status comes from the live status view
+/// (built from the audit log), never from the row's own status column, so a status edited
+/// directly in the database is not what anyone is told. `None` when the view does not know
+/// the row's slot as this credential's (the row's slot was edited, or it was inserted
+/// behind Sanad's back).
 pub fn public_from_row(app: &App, c: &crate::storage::CredentialRow) -> Option<PublicCredential> {
+    let live = app.status.lookup(
+        u32::try_from(c.status_list).ok()?,
+        u32::try_from(c.status_index).ok()?,
+        &c.id,
+    )?;
+    let detail = live.detail.as_ref();
     Some(PublicCredential {
         id: c.id.clone(),
         kind: CredentialKind::parse(&c.kind).ok()?,
-        status: CredentialStatus::parse(&c.status).ok()?,
-        status_reason_code: c.status_reason_code.clone(),
-        status_at: rfc3339(c.status_changed_at),
-        superseded_by: c.superseded_by.clone(),
+        status: live.status,
+        status_reason_code: detail.and_then(|d| d.reason_code.clone()),
+        status_at: rfc3339(detail.map_or(c.issued_at, |d| d.at)),
+        superseded_by: detail.and_then(|d| d.superseded_by.clone()),
         issuer: app.issuer(&c.agency_code),
         issued_at: rfc3339(c.issued_at),
         name_as_printed: c.name_printed.clone(),
