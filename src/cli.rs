@@ -406,6 +406,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&config).await?;
             let (mut ok, text) = audit_verify(&store).await?;
             println!("{text}");
+            let interval = i64::try_from(config.checkpoint_interval_secs.max(1))?;
+            let cps =
+                crate::audit::checkpoint_problems(&store, interval, crate::storage::now()).await?;
+            if cps.is_empty() {
+                println!(
+                    "signed checkpoints consistent; every entry older than {interval} s is covered"
+                );
+            }
+            for p in cps {
+                ok = false;
+                println!("CHECKPOINT PROBLEM: {p}");
+            }
             if let Some(c) = checkpoint {
                 let jws = match std::fs::read_to_string(&c) {
                     Ok(s) => s,
@@ -495,6 +507,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let app = App::build(config).await?;
     let _sync = app.spawn_sync(Duration::from_millis(500));
     let _purge = crate::auth::spawn_purge(app.store.clone(), Duration::from_secs(300));
+    crate::audit::spawn_checkpoints(
+        &app,
+        Duration::from_secs(app.config.checkpoint_interval_secs.max(1)),
+    );
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

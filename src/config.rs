@@ -63,6 +63,10 @@ pub struct Config {
     /// headers name the real client. Empty: the socket address is the client.
     #[arg(long, env = "SANAD_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: String,
+    /// Seconds between signed audit checkpoints (when the log has grown); `sanad audit
+    /// verify` expects every entry older than this to be covered by one.
+    #[arg(long, env = "SANAD_CHECKPOINT_INTERVAL", default_value_t = 60)]
+    pub checkpoint_interval_secs: u64,
 }
 
 impl Config {
@@ -99,6 +103,7 @@ impl Config {
             max_connections: 1024,
             header_timeout_secs: 10,
             trusted_proxies: String::new(),
+            checkpoint_interval_secs: 60,
         }
     }
 }

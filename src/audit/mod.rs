@@ -297,3 +297,92 @@ pub async fn inclusion_proof(
         root_hash: merkle::hex(&merkle::root(&all)),
     }))
 }
+
+/// Sign and store a checkpoint if the log has grown since the last stored one. Run every
+/// `SANAD_CHECKPOINT_INTERVAL` by the serving process.
+pub async fn checkpoint_if_grown(app: &App) -> anyhow::Result<Option<u64>> {
+    let last = app
+        .store
+        .checkpoints()
+        .await?
+        .last()
+        .map_or(0, |c| c.tree_size);
+    let (head, _) = app.store.audit_head().await?;
+    if head <= last {
+        return Ok(None);
+    }
+    let cp = checkpoint(app).await?;
+    app.store
+        .insert_checkpoint(
+            i64::try_from(cp.tree_size)?,
+            &cp.root_hash,
+            cp.timestamp,
+            &cp.kid,
+            &cp.signature,
+        )
+        .await?;
+    Ok(Some(cp.tree_size))
+}
+
+/// Sign checkpoints every `every` in the background (the first one at once).
+pub fn spawn_checkpoints(app: &std::sync::Arc<App>, every: std::time::Duration) {
+    let app = std::sync::Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { return };
+            if let Err(e) = checkpoint_if_grown(&app).await {
+                tracing::warn!(error = %e, "signing an audit checkpoint failed; will retry");
+            }
+        }
+    });
+}
+
+/// What the stored checkpoints say about the log: each verifies and still matches the
+/// log's prefix, and every entry older than `interval` (at `now`) is covered by a
+/// checkpoint signed within `interval` (plus a grace of one interval) of the entry's own
+/// time. An entry appended behind the log's back, even with recomputed hashes, is either
+/// not covered at all, or covered only by a checkpoint signed long after the time it
+/// claims: both are named here.
+pub async fn checkpoint_problems(
+    store: &Store,
+    interval: i64,
+    now: i64,
+) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let cps = store.checkpoints().await?;
+    let mut good: Vec<(i64, i64)> = Vec::new();
+    for c in &cps {
+        match verify_checkpoint(store, &c.signature).await? {
+            Ok(n) if i64::try_from(n)? == c.tree_size => good.push((c.tree_size, c.timestamp)),
+            Ok(n) => problems.push(format!(
+                "stored checkpoint of {} entries signs {n}",
+                c.tree_size
+            )),
+            Err(m) => problems.push(format!("stored checkpoint of {} entries: {m}", c.tree_size)),
+        }
+    }
+    for w in good.windows(2) {
+        if w[1].1 < w[0].1 {
+            problems.push(format!(
+                "checkpoint of {} entries is dated before the one of {}",
+                w[1].0, w[0].0
+            ));
+        }
+    }
+    for (seq, at) in store.audit_times().await? {
+        let first = good.iter().find(|(size, _)| *size >= seq);
+        match first {
+            None if at < now - interval => problems.push(format!(
+                "entry {seq} is older than {interval} s but no signed checkpoint covers it"
+            )),
+            Some((_, signed)) if *signed > at + 2 * interval => problems.push(format!(
+                "entry {seq} claims a time {} s before the first checkpoint that covers it: added behind the log's back",
+                signed - at
+            )),
+            _ => {}
+        }
+    }
+    Ok(problems)
+}

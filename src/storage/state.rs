@@ -294,3 +294,69 @@ impl super::Store {
         Ok(problems)
     }
 }
+
+/// A stored signed checkpoint.
+#[derive(Debug, Clone)]
+pub struct CheckpointRow {
+    /// Entries covered.
+    pub tree_size: i64,
+    /// Signing time (epoch seconds).
+    pub timestamp: i64,
+    /// The compact JWS.
+    pub signature: String,
+}
+
+impl super::Store {
+    /// Keep a signed checkpoint (a second one of the same size is ignored).
+    pub async fn insert_checkpoint(
+        &self,
+        tree_size: i64,
+        root_hash: &str,
+        timestamp: i64,
+        kid: &str,
+        signature: &str,
+    ) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO audit_checkpoints (tree_size, root_hash, timestamp, kid, signature) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(tree_size)
+        .bind(root_hash)
+        .bind(timestamp)
+        .bind(kid)
+        .bind(signature)
+        .execute(self.pool())
+        .await;
+        match r.map_err(super::map_unique) {
+            Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every stored checkpoint, smallest first.
+    pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tree_size, timestamp, signature FROM audit_checkpoints ORDER BY tree_size",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CheckpointRow {
+                    tree_size: r.try_get(0)?,
+                    timestamp: r.try_get(1)?,
+                    signature: r.try_get(2)?,
+                })
+            })
+            .collect()
+    }
+
+    /// `(seq, at)` of every audit entry, in order.
+    pub async fn audit_times(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT seq, at FROM audit_log ORDER BY seq")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+}

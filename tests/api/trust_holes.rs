@@ -633,3 +633,96 @@ async fn direct_edits_are_named(t: TestApp) {
     assert_eq!(v.outcome, sanad::verification::Outcome::NotFound);
 }
 both_dbs!(direct_edits_are_named_both, direct_edits_are_named);
+
+/// Finding 4, the log itself: checkpoints are signed automatically, and an entry appended
+/// behind the log's back with recomputed hashes (so the chain alone looks intact) is named
+/// once it is older than one interval.
+async fn appended_entries_are_caught(t: TestApp) {
+    let c = t.issue_id("سجل").await;
+    let signed = sanad::audit::checkpoint_if_grown(&t.app)
+        .await
+        .expect("checkpoint")
+        .expect("the log grew");
+    assert!(
+        sanad::audit::checkpoint_if_grown(&t.app)
+            .await
+            .expect("again")
+            .is_none(),
+        "no new checkpoint without new entries"
+    );
+    let now = sanad::storage::now();
+    let store = &t.app.store;
+    assert!(
+        sanad::audit::checkpoint_problems(store, 60, now + 3600)
+            .await
+            .expect("problems")
+            .is_empty()
+    );
+    // The forger appends "credential.active" for the credential, dated ten minutes ago,
+    // with a correct chain and head.
+    let (seq, prev) = store.audit_head().await.expect("head");
+    let seq = seq + 1;
+    let at = now - 600;
+    let subject = c["id"].as_str().expect("id");
+    let detail = r#"{"from":"revoked","to":"active"}"#;
+    let hash = sanad::audit::entry_hash(
+        &prev,
+        seq,
+        at,
+        "user:x",
+        "credential.active",
+        subject,
+        detail,
+    );
+    sqlx::query("INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(seq).bind(at).bind("user:x").bind("credential.active").bind(subject).bind(detail).bind(&prev).bind(&hash)
+        .execute(store.pool()).await.expect("insert");
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(&hash)
+        .execute(store.pool())
+        .await
+        .expect("head");
+    assert!(
+        sanad::audit::verify_store(store)
+            .await
+            .expect("chain")
+            .is_ok(),
+        "chain looks intact"
+    );
+    let p = sanad::audit::checkpoint_problems(store, 60, now)
+        .await
+        .expect("problems");
+    assert!(
+        p.iter()
+            .any(|m| m.contains(&format!("entry {seq} is older than 60 s"))),
+        "{p:?}"
+    );
+    // Even once the next automatic checkpoint covers it, its claimed time gives it away.
+    assert_eq!(
+        sanad::audit::checkpoint_if_grown(&t.app).await.expect("cp"),
+        Some(signed + 1)
+    );
+    let p = sanad::audit::checkpoint_problems(store, 60, now)
+        .await
+        .expect("problems");
+    assert!(
+        p.iter()
+            .any(|m| m.contains(&format!("entry {seq} claims a time"))),
+        "{p:?}"
+    );
+    // Rewriting an old entry with the whole chain recomputed breaks the stored checkpoints.
+    sqlx::query("UPDATE audit_log SET hash = $1 WHERE seq = 1")
+        .bind("0".repeat(64))
+        .execute(store.pool())
+        .await
+        .expect("rewrite");
+    let p = sanad::audit::checkpoint_problems(store, 60, now)
+        .await
+        .expect("problems");
+    assert!(p.iter().any(|m| m.contains("rewritten")), "{p:?}");
+}
+both_dbs!(
+    appended_entries_are_caught_both,
+    appended_entries_are_caught
+);
