@@ -6,6 +6,7 @@ pub mod api;
 pub mod approvals;
 pub mod audit;
 pub mod blocking;
+pub mod client;
 pub mod console;
 pub mod extract;
 pub mod photo;
@@ -129,6 +130,7 @@ pub fn router(app: Arc<App>) -> Router {
         ),
     ];
     let limiter = ratelimit::RateLimiter::new(app.config.rate_limit);
+    let trusted_list = app.config.trusted_proxies.clone();
     let mut r = routes
         .merge(console::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
         .route(
@@ -188,8 +190,9 @@ pub fn router(app: Arc<App>) -> Router {
         },
     ));
     if let Some(l) = limiter {
+        let trusted = Arc::new(client::TrustedProxies::parse(&trusted_list));
         r = r.layer(axum::middleware::from_fn(move |req, next| {
-            ratelimit::middleware(l.clone(), req, next)
+            ratelimit::middleware(l.clone(), trusted.clone(), req, next)
         }));
     }
     // `/verifier` → `/verifier/`, so the app's relative URLs and its service worker's scope

@@ -726,3 +726,107 @@ both_dbs!(
     appended_entries_are_caught_both,
     appended_entries_are_caught
 );
+
+async fn behind_proxy(db: helpers::Db) -> Option<TestApp> {
+    let dir = helpers::temp_dir();
+    let url = helpers::database_url(db, &dir).await?;
+    let mut config = sanad::config::Config::for_tests(url, dir.join("keys"));
+    config.trusted_proxies = "127.0.0.1".into();
+    config.rate_limit = 2.0;
+    helpers::spawn_with(config, dir).await
+}
+
+/// A request through the proxy at 127.0.0.1 for client `xff`.
+fn via_proxy(path: &str, xff: &str, body: Value) -> axum::http::Request<axum::body::Body> {
+    let mut req = axum::http::Request::post(path)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .header("x-forwarded-for", xff)
+        .body(axum::body::Body::from(body.to_string()))
+        .expect("request");
+    let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    req
+}
+
+/// Finding 6: behind a trusted proxy, one attacker's failed sign-ins cannot lock out
+/// another user, and the verify rate limit is per real client, not per proxy.
+async fn proxy_throttling(db: helpers::Db) {
+    use sanad::auth::Role;
+    let Some(t) = behind_proxy(db).await else {
+        return;
+    };
+    t.add_user("victim", Role::Registrar, Some("MOSD")).await;
+    t.add_user("bystander", Role::Registrar, Some("MOSD")).await;
+    let login = |user: &str, pw: &str, xff: &str| {
+        via_proxy(
+            "/api/v1/session",
+            xff,
+            json!({"username": user, "password": pw}),
+        )
+    };
+    assert_eq!(
+        t.send(login("victim", crate::callers::PW, "198.51.100.10"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // The attacker hammers the victim's account (and others) through the same proxy.
+    let mut refused = 0;
+    for i in 0..30 {
+        let user = if i % 2 == 0 { "victim" } else { "ghost" };
+        let r = t
+            .send(login(user, "not the password", "203.0.113.66"))
+            .await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the attacker is slowed down");
+    // The victim (known address) and a bystander (another client behind the same proxy)
+    // sign in at once.
+    assert_eq!(
+        t.send(login("victim", crate::callers::PW, "198.51.100.10"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        t.send(login("bystander", crate::callers::PW, "198.51.100.11"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // A forwarded header from a client that is not a trusted proxy is ignored: spoofing a
+    // fresh address per attempt does not escape the address throttle.
+    let peer: std::net::SocketAddr = "192.0.2.99:5555".parse().expect("addr");
+    let mut last = StatusCode::OK;
+    for i in 0..12 {
+        let mut req = login("victim", "not the password", &format!("10.9.9.{i}"));
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        last = t.send(req).await.status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    // Verify rate limit (2/s, burst 4): one client behind the proxy exhausts its own bucket
+    // only.
+    let verify = |xff: &str| via_proxy("/api/v1/verify", xff, json!({"id": "0123456789abcdef"}));
+    let mut limited = false;
+    for _ in 0..10 {
+        if t.send(verify("203.0.113.66")).await.status == StatusCode::TOO_MANY_REQUESTS {
+            limited = true;
+        }
+    }
+    assert!(limited, "the flooding client is limited");
+    assert_eq!(t.send(verify("198.51.100.10")).await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_throttling_sqlite() {
+    proxy_throttling(helpers::Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_throttling_postgres() {
+    proxy_throttling(helpers::Db::Postgres).await;
+}
