@@ -173,11 +173,22 @@ pub async fn verify_checkpoint(
     store: &Store,
     jws: &str,
 ) -> anyhow::Result<Result<u64, CheckpointMismatch>> {
+    let keys = store.list_keys().await?;
+    let entries = store.audit_hashes().await?;
+    verify_checkpoint_with(&keys, &entries, jws)
+}
+
+/// [`verify_checkpoint`] against keys and entry hashes already read (so many checkpoints
+/// can be checked with one read of the log).
+pub fn verify_checkpoint_with(
+    keys: &[crate::storage::KeyRow],
+    entries: &[String],
+    jws: &str,
+) -> anyhow::Result<Result<u64, CheckpointMismatch>> {
     let header = match kind::expect(jws.trim(), Artefact::AuditCheckpoint) {
         Ok(h) => h,
         Err(e) => return Ok(Err(CheckpointMismatch::Signature(e.to_string()))),
     };
-    let keys = store.list_keys().await?;
     let Some(key) = keys.iter().find(|k| k.kid == header.kid) else {
         return Ok(Err(CheckpointMismatch::Signature(format!(
             "unknown key {}",
@@ -199,7 +210,6 @@ pub async fn verify_checkpoint(
         Ok(v) => serde_json::from_value(v)?,
         Err(e) => return Ok(Err(CheckpointMismatch::Signature(e.to_string()))),
     };
-    let entries = store.audit_hashes().await?;
     let n = usize::try_from(signed.tree_size)?;
     if n > entries.len() {
         return Ok(Err(CheckpointMismatch::Shorter {
@@ -352,9 +362,11 @@ pub async fn checkpoint_problems(
 ) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     let cps = store.checkpoints().await?;
+    let keys = store.list_keys().await?;
+    let entries = store.audit_hashes().await?;
     let mut good: Vec<(i64, i64)> = Vec::new();
     for c in &cps {
-        match verify_checkpoint(store, &c.signature).await? {
+        match verify_checkpoint_with(&keys, &entries, &c.signature)? {
             Ok(n) if i64::try_from(n)? == c.tree_size => good.push((c.tree_size, c.timestamp)),
             Ok(n) => problems.push(format!(
                 "stored checkpoint of {} entries signs {n}",
