@@ -140,6 +140,25 @@ async fn flow(t: TestApp) {
     // Verification of the scanned QR and the live record.
     assert_eq!(t.verify(json!({"qr": qr_text})).await["outcome"], "valid");
     assert_eq!(t.get(&format!("/v/{id}")).await.status, 200);
+    // A holder link: created, its card and photo opened, the printed card.
+    let link = t
+        .req(
+            &reg,
+            Method::POST,
+            &format!("/api/v1/credentials/{id}/holder-link"),
+            None,
+        )
+        .await;
+    assert_eq!(link.status, 201, "{}", link.text());
+    let holder_url = link.json()["url"].as_str().expect("url").to_owned();
+    let holder_path = &holder_url[holder_url.find("/h/").expect("path")..];
+    let holder_secret = holder_path
+        .trim_start_matches("/h/")
+        .trim_end_matches('/')
+        .to_owned();
+    assert_eq!(t.get(holder_path).await.status, 200);
+    t.get(&format!("{holder_path}photo.jpg")).await;
+    t.get(&format!("{holder_path}qr.svg")).await;
     // An officer's full view, then revocation.
     let off = t.user("officer", Role::Officer, Some("MOSD")).await;
     assert_eq!(
@@ -198,6 +217,7 @@ async fn flow(t: TestApp) {
         ("wrong password", WRONG_PASSWORD),
         ("user name typed", "zz-login-user"),
         ("API token", t.token.as_str()),
+        ("holder link secret", holder_secret.as_str()),
         ("new API token", new_token.as_str()),
         ("QR token", qr_token.as_str()),
         ("session secret", cookie.as_str()),

@@ -2,11 +2,11 @@
 // app's own files are handled here; keys, status lists and records are cached by the app in
 // IndexedDB with their fetch time (a stale status must be labelled, never silently served).
 
-const CACHE = 'sanad-verifier-v2';
+const CACHE = 'sanad-verifier-v3';
 const SHELL = [
   './', 'index.html', 'app.css', 'icon.svg', 'manifest.webmanifest',
   'js/main.js', 'js/codec.js', 'js/store.js', 'js/trust.js', 'js/verify.js', 'js/scanner.js', 'js/i18n.js', 'js/statuslist.js',
-  'i18n/ar.json', 'i18n/en.json',
+  'i18n/ar.json', 'i18n/en.json', 'config.json', 'vendor/jsQR.js',
 ];
 
 self.addEventListener('install', (event) => {

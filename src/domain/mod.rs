@@ -16,7 +16,7 @@ pub use credential::{
 };
 pub use ids::{AgencyCode, CredentialId, PersonId, random_base32};
 pub use person::{NationalId, NewPerson, PersonInput, PersonName};
-pub use public::{PublicCredential, PublicIssuer, rfc3339};
+pub use public::{PublicCredential, PublicDocument, PublicIssuer, rfc3339};
 pub use status::{CredentialStatus, ReasonCode, StatusAction};
 
 /// A validation failure at the edge, reported to the caller as a 422 with this text.

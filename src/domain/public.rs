@@ -44,6 +44,37 @@ pub struct PublicCredential {
     /// more, whatever the status); absent otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub key_revoked: bool,
+    /// For a document certificate: what is printed on the document anyway (type, number,
+    /// title, issue date), so an officer holding the paper can compare it without the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<PublicDocument>,
+}
+
+/// The printed particulars of a certified document (never its recipient's other data).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
+pub struct PublicDocument {
+    /// Document type.
+    pub doc_type: String,
+    /// The agency's number for the document.
+    pub number: String,
+    /// Title.
+    pub title: String,
+    /// The document's issue date, `YYYY-MM-DD`.
+    pub issue_date: String,
+}
+
+impl PublicDocument {
+    /// The particulars from a stored document certificate's subject JSON.
+    pub fn from_subject(subject_json: &str) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_str(subject_json).ok()?;
+        let f = |k: &str| v.get(k)?.as_str().map(str::to_owned);
+        Some(Self {
+            doc_type: f("doc_type")?,
+            number: f("number")?,
+            title: f("title")?,
+            issue_date: f("issue_date")?,
+        })
+    }
 }
 
 /// RFC 3339 UTC time for epoch seconds.

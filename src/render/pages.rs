@@ -43,6 +43,22 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
             "console_officer.html",
             include_str!("../../templates/console_officer.html"),
         ),
+        (
+            "holder_card.html",
+            include_str!("../../templates/holder_card.html"),
+        ),
+        (
+            "console_holder.html",
+            include_str!("../../templates/console_holder.html"),
+        ),
+        (
+            "print_card.html",
+            include_str!("../../templates/print_card.html"),
+        ),
+        (
+            "print_certificate.html",
+            include_str!("../../templates/print_certificate.html"),
+        ),
     ] {
         // Templates are compiled in; a syntax error is caught by the page tests.
         if let Err(e) = env.add_template(name, src) {

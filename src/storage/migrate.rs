@@ -39,6 +39,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_checkpoints.sql"),
         include_str!("../../migrations/postgres/0005_checkpoints.sql"),
     ),
+    (
+        8,
+        "holder links",
+        include_str!("../../migrations/sqlite/0008_holder_links.sql"),
+        include_str!("../../migrations/postgres/0008_holder_links.sql"),
+    ),
 ];
 
 #[derive(Debug)]

@@ -10,11 +10,13 @@
 
 mod auth;
 pub mod files;
+mod holder;
 mod migrate;
 mod rows;
 pub mod state;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
+pub use holder::HolderLinkRow;
 pub use rows::{
     AgencyRow, ApiTokenRow, AuditRow, CredentialRow, KeyRow, NewCredential, PersonRow,
     StatusChange, StatusChangeRow,

@@ -13,7 +13,7 @@
 use crate::app::App;
 use crate::domain::{
     CheckedClaims, CredentialId, CredentialKind, CredentialStatus, DocumentDigest,
-    PublicCredential, QrClaims, QrText, rfc3339,
+    PublicCredential, PublicDocument, QrClaims, QrText, rfc3339,
 };
 use crate::keys::{Artefact, KeyStatus, TokenError, kind};
 use crate::storage::StoreError;
@@ -252,7 +252,9 @@ pub async fn verify_token(
         issued_at: rfc3339(claims.raw.issued_at),
         name_as_printed: claims.raw.name.clone(),
         key_revoked: false,
+        document: None,
     };
+    let public = with_document(app, public).await;
     finish(public, claims.digest, document, checks)
 }
 
@@ -437,5 +439,21 @@ pub fn public_from_row(app: &App, c: &crate::storage::CredentialRow) -> Option<P
             .keys
             .get(&c.kid)
             .is_some_and(|k| k.status == KeyStatus::Revoked),
+        document: (c.kind == CredentialKind::Document.as_str())
+            .then(|| PublicDocument::from_subject(&c.subject_json))
+            .flatten(),
     })
+}
+
+/// Add a document certificate's printed particulars when this deployment holds its record
+/// (another deployment's certificates carry only their digest).
+pub(crate) async fn with_document(app: &App, mut p: PublicCredential) -> PublicCredential {
+    if p.kind == CredentialKind::Document
+        && p.document.is_none()
+        && let Ok(c) = app.store.get_credential(&p.id).await
+        && c.agency_code == p.issuer.code
+    {
+        p.document = PublicDocument::from_subject(&c.subject_json);
+    }
+    p
 }

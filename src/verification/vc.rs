@@ -204,6 +204,8 @@ pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
         issued_at: valid_from,
         name_as_printed: name,
         key_revoked: false,
+        document: None,
     };
+    let public = super::with_document(app, public).await;
     finish(public, None, None, checks)
 }

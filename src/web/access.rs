@@ -70,6 +70,9 @@ pub struct SessionOut {
     pub scopes: Vec<String>,
     /// The CSRF token to send as `X-CSRF-Token` with unsafe requests (sessions only).
     pub csrf_token: Option<String>,
+    /// The signed-in user's name, for showing who is signed in (sessions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
 }
 
 fn session_out(p: &Principal) -> SessionOut {
@@ -82,6 +85,7 @@ fn session_out(p: &Principal) -> SessionOut {
             Via::Session { csrf_token, .. } => Some(csrf_token.clone()),
             Via::Token => None,
         },
+        username: None,
     }
 }
 
@@ -105,7 +109,9 @@ pub async fn login(
             csrf_token: s.csrf_token.clone(),
         },
     )?;
-    let mut res = Json(session_out(&p)).into_response();
+    let mut out = session_out(&p);
+    out.username = Some(s.user.username.clone());
+    let mut res = Json(out).into_response();
     res.headers_mut()
         .insert(header::SET_COOKIE, session_cookie(&app, &s.secret)?);
     Ok(res)
@@ -114,8 +120,15 @@ pub async fn login(
 /// Who am I: the principal of the session or token.
 #[utoipa::path(get, path = "/api/v1/session", tag = "access", security(("bearer" = [])),
     responses((status = 200, body = SessionOut), (status = 401, body = Problem)))]
-pub async fn whoami(auth: Principal) -> Json<SessionOut> {
-    Json(session_out(&auth))
+pub async fn whoami(
+    State(app): State<Arc<App>>,
+    auth: Principal,
+) -> Result<Json<SessionOut>, AppError> {
+    let mut out = session_out(&auth);
+    if let Via::Session { .. } = auth.via {
+        out.username = Some(app.store.get_user(&auth.subject).await?.username);
+    }
+    Ok(Json(out))
 }
 
 /// Sign out (ends the session server-side).

@@ -66,13 +66,13 @@ struct Who {
 }
 
 /// A signed-in console user, or a redirect to the sign-in page.
-struct Console {
-    p: Principal,
-    csrf: String,
+pub(super) struct Console {
+    pub(super) p: Principal,
+    pub(super) csrf: String,
 }
 
 impl Console {
-    async fn from(app: &App, headers: &HeaderMap) -> Result<Self, Response> {
+    pub(super) async fn from(app: &App, headers: &HeaderMap) -> Result<Self, Response> {
         let to_login = || Redirect::to("/console/login").into_response();
         let secret = cookie(headers, SESSION_COOKIE).ok_or_else(to_login)?;
         let p = match auth::session_principal(app, secret).await {
@@ -99,7 +99,11 @@ impl Console {
     }
 
     /// The signed-in session of a form post, whose CSRF token must be the session's.
-    async fn for_form(app: &App, headers: &HeaderMap, csrf: &str) -> Result<Self, Response> {
+    pub(super) async fn for_form(
+        app: &App,
+        headers: &HeaderMap,
+        csrf: &str,
+    ) -> Result<Self, Response> {
         let c = Self::from(app, headers).await?;
         c.check(csrf).map_err(IntoResponse::into_response)?;
         Ok(c)
@@ -116,7 +120,7 @@ impl Console {
         }
     }
 
-    fn page(&self, app: &App, name: &str, mut extra: serde_json::Value) -> Response {
+    pub(super) fn page(&self, app: &App, name: &str, mut extra: serde_json::Value) -> Response {
         if let Some(m) = extra.as_object_mut() {
             m.insert("who".into(), serde_json::json!(self.who()));
             m.insert("csrf".into(), serde_json::json!(self.csrf));
@@ -125,7 +129,7 @@ impl Console {
     }
 }
 
-fn render<S: Serialize>(app: &App, name: &str, ctx: S) -> Response {
+pub(super) fn render<S: Serialize>(app: &App, name: &str, ctx: S) -> Response {
     match pages::render(name, app.config.public_base(), ctx) {
         Ok(html) => Html(html).into_response(),
         Err(e) => AppError::Internal(anyhow::anyhow!("template {name}: {e}")).into_response(),

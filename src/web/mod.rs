@@ -9,7 +9,9 @@ pub mod blocking;
 pub mod client;
 pub mod console;
 pub mod extract;
+pub mod holder;
 pub mod photo;
+pub mod printables;
 pub mod public;
 pub mod ratelimit;
 pub mod server;
@@ -63,6 +65,11 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(api::reinstate))
         .routes(routes!(api::revoke))
         .routes(routes!(api::reissue))
+        .routes(routes!(
+            holder::post_holder_link,
+            holder::get_holder_link,
+            holder::delete_holder_link
+        ))
         .routes(routes!(api::officer_view))
         .routes(routes!(photo::officer_photo))
         .routes(routes!(access::login, access::whoami, access::logout))
@@ -133,6 +140,9 @@ pub fn router(app: Arc<App>) -> Router {
     let trusted_list = app.config.trusted_proxies.clone();
     let mut r = routes
         .merge(console::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
+        .merge(holder::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
+        .merge(printables::routes())
+        .route("/assets/record.js", axum::routing::get(holder::record_js))
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {

@@ -248,11 +248,13 @@ async fn qr_image(app: Arc<App>, id: String, q: QrQuery, svg: bool) -> Result<Re
     if !(2..=20).contains(&px) {
         return Err(crate::domain::Invalid::new("px", "must be 2 to 20").into());
     }
+    // Only the default variants are cached; any other `ec` or `px` (with or without
+    // `ref=1`) is rendered as asked.
     let variant: &'static str = match (svg, q.reference == Some(1), q.ec.as_deref().unwrap_or("M"))
     {
-        (true, true, _) => "svg-ref",
+        (true, true, "M" | "m") => "svg-ref",
         (true, false, "M" | "m") => "svg",
-        (false, true, _) => "png-ref",
+        (false, true, "M" | "m") if px == 8 => "png-ref",
         (false, false, "M" | "m") if px == 8 => "png",
         _ => "",
     };

@@ -37,6 +37,8 @@ enum Fresh {
     Nothing,
     ActiveCredential,
     SuspendedCredential,
+    /// An active credential with a holder link.
+    LinkedCredential,
     PendingRequest,
     Token,
     User,
@@ -106,6 +108,12 @@ const TABLE: &[Row] = &[
     ("POST", "/api/v1/credentials/{fresh}/revoke", Some(ACTION_BODY), Fresh::ActiveCredential, CHANGE_OWN),
     ("POST", "/api/v1/credentials/{fresh}/reissue", Some(ACTION_BODY), Fresh::ActiveCredential,
         [401, 403, 201, 404, 403, 403, 403, 403, 403, 403, 403, 403, 403, 403]),
+    // holder links
+    ("POST", "/api/v1/credentials/{fresh}/holder-link", None, Fresh::ActiveCredential,
+        [401, 403, 201, 404, 403, 403, 403, 403, 403, 201, 403, 403, 404, 403]),
+    ("GET", "/api/v1/credentials/{cid}/holder-link", None, Fresh::Nothing, READ_OWN),
+    ("DELETE", "/api/v1/credentials/{fresh}/holder-link", None, Fresh::LinkedCredential,
+        [401, 403, 204, 404, 403, 403, 403, 403, 403, 204, 403, 403, 404, 403]),
     // officers
     ("GET", "/api/v1/officer/credentials/{cid}", None, Fresh::Nothing,
         [401, 200, 403, 403, 403, 403, 200, 200, 403, 403, 403, 403, 403, 403]),
@@ -235,7 +243,7 @@ async fn matrix(t: TestApp) {
             n += 1;
             let fresh_id = match fresh {
                 Fresh::Nothing => String::new(),
-                Fresh::ActiveCredential | Fresh::SuspendedCredential => {
+                Fresh::ActiveCredential | Fresh::SuspendedCredential | Fresh::LinkedCredential => {
                     let c = sanad::issuance::issue_digital_id(
                         &t.app,
                         &maker,
@@ -254,6 +262,13 @@ async fn matrix(t: TestApp) {
                         )
                         .await
                         .expect("suspend");
+                    }
+                    if *fresh == Fresh::LinkedCredential {
+                        t.app
+                            .store
+                            .put_holder_link(&c.id, &sanad::app::hash_token(&c.id), "test")
+                            .await
+                            .expect("link");
                     }
                     c.id
                 }

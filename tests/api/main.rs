@@ -6,6 +6,7 @@ mod authz;
 mod bounded;
 mod callers;
 mod helpers;
+mod holder;
 mod photo;
 mod standards;
 mod trust_holes;

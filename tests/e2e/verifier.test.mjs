@@ -162,34 +162,111 @@ describe('verifier app, QR read on the device (BarcodeDetector)', { skip }, () =
   });
 });
 
-describe('verifier app, frames decoded by the server (no BarcodeDetector)', { skip }, () => {
-  test('camera frames and a chosen image are verified by the server', async () => {
+describe('verifier app, bundled decoder (no BarcodeDetector)', { skip }, () => {
+  test('offline camera scans are read and signature-checked on the device; no code gets a message', async () => {
     const valid = await A.issueId(ARABIC_40, 'Abdulrahman Mohammed Abdullah Ibrahim Al-Abdullah');
     const revoked = await A.issueId();
     await A.action(revoked.id, 'revoke', 'lost');
-    await withBrowser('server', { detector: false }, async ({ page, camera, hasNative }) => {
+    const foreign = await B.issueId('ريم ناصر الدوسري', 'Reem Nasser Al-Dosari');
+    await withBrowser('decoder', { detector: false }, async ({ page, context, camera, hasNative }) => {
       if (hasNative) await page.addInitScript(() => { delete window.BarcodeDetector; });
       await openApp(page, A.url, 'ar');
       assert.equal(await page.evaluate(() => 'BarcodeDetector' in window), false);
-      // The viewfinder with no QR in sight: frames go to the server, which finds none yet.
+      await page.waitForSelector('body[data-synced="true"]');
+
+      // A camera that shows no code: after a few seconds the app says so (and keeps looking).
       await writeCameraFile(camera, null);
       await page.click('#scan-btn');
-      await page.waitForSelector('body[data-camera="server"] #viewfinder:not([hidden])');
-      await page.waitForFunction(() => document.querySelector('video').readyState >= 2);
-      await shotBoth(page, 'scanner_server_mode');
+      await page.waitForSelector('body[data-camera="decoder"] #viewfinder:not([hidden])');
+      await page.waitForSelector('#no-code:not([hidden])', { timeout: 12_000 });
+      assert.ok((await text(page, '#no-code')).length > 20);
+      assert.equal(await page.evaluate(() => typeof window.jsQR), 'function', 'the bundled decoder is loaded');
+      await shotBoth(page, 'scanner_no_code');
       await page.click('#scan-btn');
       await page.waitForSelector('#viewfinder[hidden]', { state: 'attached' });
-      assert.equal(await scanWithCamera(page, camera, A.url, valid.id, { ec: 'Q' }), 'valid');
-      assert.equal(await page.getAttribute('#banner', 'data-source'), 'server');
-      assert.ok((await text(page, '#details')).includes(ARABIC_40));
-      await shotBoth(page, 'server_path_valid');
-      assert.equal(await scanWithCamera(page, camera, A.url, revoked.id), 'revoked');
+      assert.ok(await page.isHidden('#no-code'));
 
+      // Offline: the camera still reads, and the signature is checked on the device.
+      await context.setOffline(true);
+      assert.equal(await page.evaluate(() => fetch('/healthz').then(() => 'reached', () => 'offline')), 'offline');
+      assert.equal(await scanWithCamera(page, camera, A.url, valid.id, { ec: 'Q' }), 'valid');
+      assert.equal(await page.getAttribute('#banner', 'data-source'), 'device');
+      assert.equal(await page.getAttribute('li[data-check="signature"]', 'data-ok'), 'true', 'signature checked on the device');
+      assert.ok((await text(page, '#details')).includes(ARABIC_40));
+      assert.equal(await page.getAttribute('#banner', 'data-stale'), 'false', 'status downloaded just now');
+      await shotBoth(page, 'decoder_offline_valid');
+      assert.equal(await scanWithCamera(page, camera, A.url, revoked.id), 'revoked');
+      assert.equal(await page.getAttribute('li[data-check="signature"]', 'data-ok'), 'true');
+
+      // A chosen image is decoded on the device too, offline.
       await toScanScreen(page);
       const png = await fetchQrPng(A.url, revoked.id, 8);
       await page.setInputFiles('#image-input', { name: 'qr.png', mimeType: 'image/png', buffer: png });
       await page.waitForSelector('body[data-state="result"] #banner[data-outcome="revoked"]');
-      assert.equal(await page.getAttribute('#banner', 'data-source'), 'server');
+      assert.equal(await page.getAttribute('#banner', 'data-source'), 'device');
+      await context.setOffline(false);
+
+      // Another deployment's code: red, "do not accept".
+      assert.equal(await paste(page, foreign.qr_text), 'unknown_issuer');
+      const bg = await page.evaluate(() => getComputedStyle(document.getElementById('banner')).backgroundColor);
+      assert.equal(bg, 'rgb(179, 0, 27)', 'unknown issuer is red');
+      await page.click('#lang');
+      await page.waitForSelector('html[lang="en"]');
+      assert.match(await text(page, '#outcome-title'), /do not accept/i);
+      await page.click('#lang');
+      await shotBoth(page, 'unknown_issuer_red');
+    });
+  });
+
+  test('a status downloaded longer ago than the configured age turns "valid as of" into a warning', async () => {
+    const cred = await A.issueId('سارة خالد', 'Sara Khaled');
+    await withBrowser('stale', { detector: true }, async ({ page, context, camera }) => {
+      // The deployment's setting: any downloaded status is too old.
+      await context.route('**/verifier/config.json', (route) => route.fulfill({
+        status: 200, contentType: 'application/json', body: JSON.stringify({ stale_after_hours: 0, no_code_hint_seconds: 5 }),
+      }));
+      await openApp(page, A.url, 'en');
+      await page.waitForSelector('body[data-synced="true"]');
+      await context.setOffline(true);
+      assert.equal(await scanWithCamera(page, camera, A.url, cred.id), 'valid');
+      assert.equal(await page.getAttribute('#banner', 'data-stale'), 'true');
+      assert.match(await text(page, '#outcome-note'), /Warning/);
+      assert.equal(await page.evaluate(() => getComputedStyle(document.getElementById('banner')).backgroundColor), 'rgb(168, 90, 0)');
+      assert.equal(await page.getAttribute('#sync-state', 'data-stale'), 'true');
+      assert.match(await text(page, '#sync-state'), /old/);
+      await shotBoth(page, 'valid_as_of_stale', 'en');
+      await context.setOffline(false);
+    });
+  });
+
+  test('a live page with the token offers the verifier, which checks it on load', async () => {
+    const cred = await A.issueId('منيرة علي', 'Munira Ali');
+    await withBrowser('fromlive', { detector: true }, async ({ page }) => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(cred.qr_text);
+      assert.equal(await page.locator('h1').count(), 1);
+      await page.waitForSelector('#check-signature:not([hidden])');
+      await shot(page, 'live_page_check_signature-phone');
+      await page.click('#check-signature-link');
+      await page.waitForSelector('body[data-state="result"] #banner[data-outcome="valid"]', { timeout: 20_000 });
+      assert.equal(await page.getAttribute('li[data-check="signature"]', 'data-ok'), 'true');
+      assert.ok(!page.url().includes('#qr='), 'the token leaves the address bar');
+      // Without the token, no offer.
+      await page.goto(`${A.url}/v/${cred.id}`);
+      assert.ok(await page.isHidden('#check-signature'));
+
+      // A certificate's page at 390 px: the document's particulars, and value columns wide
+      // enough that no word breaks letter by letter.
+      const doc = await A.issueDocument(Buffer.from('%PDF-1.4 a letter'), {
+        doc_type: 'social support eligibility letter', number: 'MOSD/2026/004211', title: 'Confirmation of eligibility for social support',
+      });
+      await page.goto(doc.qr_text);
+      for (const want of ['social support eligibility letter', 'MOSD/2026/004211', 'Confirmation of eligibility for social support', '2026-11-20']) {
+        assert.ok((await text(page, 'main')).includes(want), `the page shows ${want}`);
+      }
+      const widths = await page.evaluate(() => [...document.querySelectorAll('dd')].map((d) => d.getBoundingClientRect().width));
+      assert.ok(Math.min(...widths) >= 150, `value columns ${widths.join(', ')} px`);
+      await shot(page, 'live_page_document-phone');
     });
   });
 });
@@ -290,13 +367,23 @@ describe('verifier app, signed-in officer', { skip }, () => {
       });
       assert.equal(put.status, 204, await put.text());
 
-      // Sign in as an officer through the console, on the app's origin.
-      await page.goto(`${A.url}/console/login`);
-      await page.fill('input[name="username"]', 'officer-e2e');
-      await page.fill('input[name="password"]', password);
-      await Promise.all([page.waitForURL((u) => !u.pathname.endsWith('/login')), page.click('form[action="/console/login"] button')]);
-
+      // Sign in as an officer from the verifier itself.
       await openApp(page, A.url, 'ar');
+      assert.ok(await page.isHidden('#who'));
+      await page.click('#signin-open');
+      await page.fill('#signin-user', 'officer-e2e');
+      await page.fill('#signin-password', 'a wrong password here');
+      await page.click('#signin-form button[type="submit"]');
+      await page.waitForFunction(() => document.getElementById('signin-error').textContent.length > 0);
+      await page.fill('#signin-password', password);
+      await page.click('#signin-form button[type="submit"]');
+      await page.waitForSelector('#who:not([hidden])');
+      assert.match(await text(page, '#who-name'), /officer-e2e/, 'shows who is signed in');
+      // Still signed in after a reload (the session cookie), and says so.
+      await openApp(page, A.url, 'ar');
+      await page.waitForSelector('#who:not([hidden])');
+      await shotBoth(page, 'signed_in_officer');
+
       assert.equal(await scanWithCamera(page, camera, A.url, cred.id), 'valid');
       await page.waitForSelector('#full-record:not([hidden]) img#full-record-photo');
       await page.waitForFunction(() => {
@@ -308,11 +395,21 @@ describe('verifier app, signed-in officer', { skip }, () => {
         return [img.naturalWidth, img.naturalHeight, img.src.startsWith('blob:')];
       });
       assert.deepEqual(size, [450, 600, true], 'the stored photo: 600 px on the long side, from a blob');
+      // The photo comes right under the verdict.
+      assert.equal(await page.evaluate(() => document.getElementById('banner').nextElementSibling.id), 'full-record');
+      assert.equal(await page.evaluate(() => document.getElementById('full-record').firstElementChild.id), 'full-record-photo');
       const full = await text(page, '#full-record');
       for (const s of ['هيفاء منصور العنزي', 'Haifa Mansour Al-Anazi', person.national_id, person.programme, 'السجل الكامل', 'MOSD']) {
         assert.ok(full.includes(s), `the full record shows ${s}: ${full}`);
       }
       await shot(page, 'full_record-ar');
+      // Sign out from the verifier: the next scan shows the public verdict only.
+      await toScanScreen(page);
+      await page.click('#signout');
+      await page.waitForSelector('#signin-open:not([hidden])');
+      assert.equal(await scanWithCamera(page, camera, A.url, cred.id), 'valid');
+      await page.waitForLoadState('networkidle');
+      assert.ok(await page.isHidden('#full-record'));
     });
   });
 });

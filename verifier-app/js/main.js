@@ -5,13 +5,42 @@ import * as i18n from './i18n.js';
 import * as trust from './trust.js';
 import * as store from './store.js';
 import { verifyScan, checkDocument, fromServer } from './verify.js';
-import { Scanner, detector, serverVerify } from './scanner.js';
+import { Scanner, readImage } from './scanner.js';
 
 const $ = (id) => document.getElementById(id);
 const t = i18n.t;
 let current = null; // the result on screen
 let rechecked = [];
 let scanMode = null;
+
+// Deployment settings (config.json beside the app, cached with it): how old a downloaded
+// status may be before "valid as of" becomes a warning, and how long the camera looks
+// before saying it has read nothing.
+const config = { stale_after_hours: 24, no_code_hint_seconds: 5 };
+
+async function loadConfig() {
+  try {
+    const res = await fetch(new URL('../config.json', import.meta.url));
+    if (res.ok) Object.assign(config, await res.json());
+  } catch {
+    // offline and not cached yet: the defaults
+  }
+  scanner.noCodeMs = Math.max(1, Number(config.no_code_hint_seconds) || 5) * 1000;
+}
+
+const staleMs = () => {
+  const h = Number(config.stale_after_hours);
+  return (Number.isFinite(h) && h >= 0 ? h : 24) * 3600 * 1000;
+};
+
+/** "5 min", "3 h", "2 days": how long ago `ms` was. */
+function age(ms) {
+  const min = Math.max(0, Math.round((Date.now() - ms) / 60000));
+  if (min < 90) return t('age_minutes', { n: min });
+  const h = Math.round(min / 60);
+  if (h < 48) return t('age_hours', { n: h });
+  return t('age_days', { n: Math.round(h / 24) });
+}
 
 const ICONS = {
   check: '<path d="M5 13l4 4L19 7"/>',
@@ -46,7 +75,9 @@ function applyStatic() {
   $('lang').textContent = t('lang_switch');
   $('lang').lang = i18n.current() === 'ar' ? 'en' : 'ar';
   $('scan-btn').textContent = scanner.running ? t('scan_stop') : t('scan_start');
-  $('scan-hint').textContent = scanMode === 'server' ? `${t('scan_hint')}. ${t('scan_server_mode')}` : t('scan_hint');
+  $('scan-hint').textContent = t('scan_hint');
+  $('no-code').textContent = t('no_code');
+  showWho();
   document.title = `${t('app_title')} · Sanad`;
   showNet();
   showSync();
@@ -65,7 +96,8 @@ async function showSync() {
   const at = await trust.syncedAt();
   const n = await trust.cachedListCount();
   $('sync-state').dataset.lists = String(n);
-  $('sync-state').textContent = at ? t('synced_at', { n, time: i18n.fmtTime(at) }) : t('never_synced');
+  $('sync-state').dataset.stale = String(!at || Date.now() - at > staleMs());
+  $('sync-state').textContent = at ? `${t('synced_at', { n, time: i18n.fmtTime(at) })} · ${t('cache_age', { age: age(at) })}` : t('never_synced');
 }
 
 async function showQueue() {
@@ -110,6 +142,9 @@ function render(r) {
   const banner = $('banner');
   banner.dataset.outcome = r.outcome;
   banner.dataset.source = r.source;
+  // A status downloaded long ago is a warning, not a green light.
+  const stale = Boolean(r.asOf) && Date.now() - r.asOf > staleMs();
+  banner.dataset.stale = String(stale);
   $('outcome-icon').innerHTML = svg(OUTCOME_ICON[r.outcome] ?? 'question');
   if (r.outcome === 'valid' && r.asOf) {
     // "Valid as of <time>": the time on its own line, smaller, so the verdict stays large.
@@ -123,6 +158,7 @@ function render(r) {
   if (r.source === 'server') notes.push(t(r.federated ? 'explain_federated' : 'explain_server_verdict'));
   if (r.digest && r.documentOk === undefined && r.outcome === 'valid') notes.push(t('doc_pending'));
   if (r.asOf && r.outcome !== 'valid') notes.push(t('explain_offline_status', { time: i18n.fmtTime(r.asOf) }));
+  if (stale) notes.push(t('stale_warning', { age: age(r.asOf) }));
   $('outcome-note').textContent = notes.join(' ');
 
   const dl = $('details');
@@ -153,6 +189,14 @@ function render(r) {
     row('field_replacement', a);
   }
   if (r.id) row('field_id', el('bdi', { textContent: r.id, className: 'mono' }));
+  // What is printed on a certified document, to compare with the paper in hand.
+  const doc = trusted ? rec?.document : null;
+  if (doc) {
+    row('field_doc_type', el('bdi', { textContent: doc.doc_type }));
+    row('field_doc_number', el('bdi', { textContent: doc.number, className: 'mono' }));
+    row('field_doc_title', el('bdi', { textContent: doc.title }));
+    row('field_doc_date', el('bdi', { textContent: i18n.fmtDate(`${doc.issue_date}T00:00:00Z`) || doc.issue_date }));
+  }
 
   // Document check: only for certificates verified on the device.
   const docable = r.digest && !['invalid', 'unknown_issuer', 'key_revoked', 'not_found'].includes(r.outcome);
@@ -208,7 +252,8 @@ async function show(resultPromise) {
 
 const scanner = new Scanner($('video'), {
   onText: (text) => { stopCamera(); show(verifyScan(text)); },
-  onVerdict: (v) => { stopCamera(); show(fromServer(v)); },
+  // Nothing read yet: say so, and point at the photo and paste inputs below.
+  onNoCode: () => { $('no-code').hidden = false; },
   onError: () => {},
 });
 
@@ -216,6 +261,7 @@ function stopCamera() {
   scanner.stop();
   $('viewfinder').hidden = true;
   $('scan-hint').hidden = true;
+  $('no-code').hidden = true;
   $('scan-btn').textContent = t('scan_start');
   document.body.dataset.camera = 'off';
 }
@@ -237,12 +283,11 @@ async function toggleCamera() {
 }
 
 async function fromImage(file) {
-  const det = await detector();
-  if (det) {
-    const codes = await det.detect(await createImageBitmap(file));
-    if (!codes.length) throw new Error(t('no_qr_in_image'));
-    return verifyScan(codes[0].rawValue);
-  }
+  // On the device first (the signature is then checked here too); the server only when
+  // neither reader finds a code and we are online.
+  const text = await readImage(file).catch(() => null);
+  if (text) return verifyScan(text);
+  if (!navigator.onLine) throw new Error(t('no_qr_in_image'));
   let v;
   try {
     const fd = new FormData();
@@ -331,17 +376,98 @@ async function main() {
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'hidden' && scanner.running) stopCamera();
   });
+  $('signin-open').addEventListener('click', () => {
+    $('signin-form').hidden = !$('signin-form').hidden;
+    if (!$('signin-form').hidden) $('signin-user').focus();
+  });
+  $('signin-form').addEventListener('submit', (e) => { e.preventDefault(); signIn(); });
+  $('signout').addEventListener('click', signOut);
   if ('serviceWorker' in navigator) {
     navigator.serviceWorker.register(new URL('../sw.js', import.meta.url), { scope: new URL('../', import.meta.url).pathname })
       .catch(() => {});
   }
+  await loadConfig();
   applyStatic();
   showScreen('scan');
+  await refreshWho();
   // Keep keys and status lists fresh while the app stays open and online.
   setInterval(() => { if (document.visibilityState === 'visible') sync(); }, 5 * 60 * 1000);
   await sync();
   if (navigator.onLine) await recheckQueue();
   document.body.dataset.ready = 'true';
+  // Opened from a live record page with the scanned code (`#qr=…`): check it here.
+  if (location.hash.startsWith('#qr=')) {
+    let text = '';
+    try {
+      text = decodeURIComponent(location.hash.slice(4));
+    } catch {
+      // a malformed fragment is ignored
+    }
+    history.replaceState(null, '', location.pathname + location.search);
+    if (text) await show(verifyScan(text));
+  }
+}
+
+// ---------- officer sign-in ----------
+
+let who = null; // the signed-in user: {id, username, role, csrf_token}
+
+function showWho() {
+  const signedIn = Boolean(who);
+  $('who').hidden = !signedIn;
+  $('signin-open').hidden = signedIn;
+  if (signedIn) {
+    $('who-name').textContent = t('signed_in_as', { name: who.username ?? who.id, role: t.has(`role_${who.role}`) ? t(`role_${who.role}`) : who.role });
+    $('signin-form').hidden = true;
+  }
+  document.body.dataset.signedIn = String(signedIn);
+}
+
+async function refreshWho() {
+  if (!navigator.onLine) return showWho();
+  try {
+    const res = await fetch(trust.rootUrl('api/v1/session'), { credentials: 'same-origin', cache: 'no-store' });
+    who = res.ok ? await res.json() : null;
+  } catch {
+    // offline: keep what we knew
+  }
+  showWho();
+}
+
+async function signIn() {
+  $('signin-error').textContent = '';
+  try {
+    const res = await fetch(trust.rootUrl('api/v1/session'), {
+      method: 'POST', credentials: 'same-origin', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: $('signin-user').value.trim(), password: $('signin-password').value }),
+    });
+    if (!res.ok) {
+      $('signin-error').textContent = t(res.status === 429 ? 'signin_locked' : 'signin_failed');
+      return;
+    }
+    who = await res.json();
+  } catch {
+    $('signin-error').textContent = t('server_unreachable');
+    return;
+  }
+  $('signin-password').value = '';
+  records.clear();
+  showWho();
+  if (current) render(current);
+}
+
+async function signOut() {
+  try {
+    await fetch(trust.rootUrl('api/v1/session'), {
+      method: 'DELETE', credentials: 'same-origin', headers: { 'x-csrf-token': who?.csrf_token ?? '' },
+    });
+  } catch {
+    // offline: the session ends on the server when it expires
+  }
+  who = null;
+  records.clear();
+  showWho();
+  if (current) render(current);
 }
 
 // ---------- officer's full record ----------
@@ -377,9 +503,10 @@ function drawRecord(box, { rec, photo }) {
   row('field_national_id', el('bdi', { textContent: p.national_id, className: 'mono' }));
   row('field_programme', p.programme);
   row('field_issuer', agencyName(rec.credential.issuer));
-  box.replaceChildren(el('h3', { textContent: t('full_record') }));
+  // The photo first, right under the verdict: it is what the officer compares with the face.
+  box.replaceChildren();
   if (photo) box.append(el('img', { id: 'full-record-photo', className: 'photo', src: photo, alt: t('full_record_photo') }));
-  box.append(dl, el('p', { className: 'note', textContent: t('full_record_logged') }));
+  box.append(el('h3', { textContent: t('full_record') }), dl, el('p', { className: 'note', textContent: t('full_record_logged') }));
   box.hidden = false;
 }
 
