@@ -34,6 +34,10 @@ pub struct App {
     pub verified: crate::verification::cache::VerifiedTokens,
     /// Micro-batched Ed25519 verification for scans.
     pub batch: crate::keys::batch::BatchVerifier,
+    /// Where holder notifications go (SMS gateway or the log sink).
+    pub notifier: Arc<dyn crate::events::notify::Notifier>,
+    /// Operators' counters (`GET /metrics`).
+    pub metrics: crate::metrics::Metrics,
     published: Mutex<HashMap<(u32, &'static str), Published>>,
     agencies: RwLock<HashMap<String, AgencyRow>>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
@@ -78,6 +82,7 @@ impl App {
         }
         let status = StatusRegistry::load(&store).await?;
         let app = Arc::new(Self {
+            notifier: crate::events::notify::from_config(&config.events),
             config,
             store,
             keys,
@@ -85,6 +90,7 @@ impl App {
             remote: Default::default(),
             verified: Default::default(),
             batch: Default::default(),
+            metrics: Default::default(),
             published: Mutex::new(HashMap::new()),
             agencies: RwLock::new(agencies.into_iter().map(|a| (a.code.clone(), a)).collect()),
             qr_cache: Mutex::new(HashMap::new()),
@@ -102,6 +108,9 @@ impl App {
                 let Some(app) = app.upgrade() else { return };
                 if let Err(e) = app.status.sync(&app.store).await {
                     tracing::warn!(error = %e, "status feed sync failed; will retry");
+                }
+                if let Err(e) = app.metrics.flush_verifications(&app.store).await {
+                    tracing::warn!(error = %e, "writing verification counts failed; will retry");
                 }
                 match app.keys.reload(&app.store, &app.config.keys_dir).await {
                     Ok(true) => {
@@ -204,6 +213,19 @@ impl App {
         Ok(Some((v, jwt)))
     }
 
+    /// How many view versions the most stale cached published status list is behind (0 when
+    /// none is cached: lists are signed on demand from the current view).
+    pub fn status_list_lag(&self) -> u64 {
+        let now = self.status.version();
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(|(v, _)| now.saturating_sub(*v))
+            .max()
+            .unwrap_or(0)
+    }
+
     /// A cached rendering of a credential's QR (`variant` names the format and options).
     pub fn qr_cached_get(&self, id: &str, variant: &'static str) -> Option<Arc<Vec<u8>>> {
         self.qr_cache
@@ -224,7 +246,7 @@ impl App {
 }
 
 /// The scopes an API token can carry.
-pub const SCOPES: &[&str] = &["issue", "revoke", "read"];
+pub const SCOPES: &[&str] = &["issue", "revoke", "read", "events", "metrics"];
 
 /// Create an API token for `agency` with `scopes`, owned by the command line; returns the
 /// secret (shown once).

@@ -137,7 +137,7 @@ enum TokensCmd {
         /// Agency the token acts for.
         #[arg(long)]
         agency: String,
-        /// Comma-separated scopes: issue, revoke, read.
+        /// Comma-separated scopes: issue, revoke, read, events.
         #[arg(long, value_delimiter = ',', default_value = "read")]
         scopes: Vec<String>,
         /// A label to recognise the token by.
@@ -162,7 +162,8 @@ enum UsersCmd {
         /// admin, registrar, approver or officer.
         #[arg(long)]
         role: String,
-        /// Agency (every role but admin).
+        /// Agency: registrars and approvers need one; officers act for any agency and may have
+        /// none; admins have none.
         #[arg(long)]
         agency: Option<String>,
         /// Read the password from standard input (the default; kept for scripts).
@@ -505,7 +506,11 @@ async fn users_cmd(config: &Config, cmd: UsersCmd) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen.clone();
     let app = App::build(config).await?;
-    let _sync = app.spawn_sync(Duration::from_millis(500));
+    let _sync = app.spawn_sync(Duration::from_millis(
+        app.config.events.sync_poll_ms.max(10),
+    ));
+    let _listen = crate::events::listen::spawn(&app);
+    let _deliver = crate::events::deliver::spawn(&app);
     let _purge = crate::auth::spawn_purge(app.store.clone(), Duration::from_secs(300));
     crate::audit::spawn_checkpoints(
         &app,

@@ -67,6 +67,92 @@ pub struct Config {
     /// verify` expects every entry older than this to be covered by one.
     #[arg(long, env = "SANAD_CHECKPOINT_INTERVAL", default_value_t = 60)]
     pub checkpoint_interval_secs: u64,
+    /// Events: webhook deliveries, holder notifications, stream heartbeats.
+    #[command(flatten)]
+    pub events: EventsConfig,
+}
+
+/// Settings of the event path (webhooks, notifications, streams).
+#[derive(Debug, Clone, clap::Args)]
+pub struct EventsConfig {
+    /// Timeout of one webhook or SMS-gateway request, in milliseconds.
+    #[arg(long, env = "SANAD_WEBHOOK_TIMEOUT_MS", default_value_t = 10_000)]
+    pub webhook_timeout_ms: u64,
+    /// Delay after a first failed delivery, in milliseconds (doubles each retry, jittered).
+    #[arg(long, env = "SANAD_WEBHOOK_BACKOFF_BASE_MS", default_value_t = 10_000)]
+    pub backoff_base_ms: u64,
+    /// Longest delay between retries, in milliseconds.
+    #[arg(
+        long,
+        env = "SANAD_WEBHOOK_BACKOFF_MAX_MS",
+        default_value_t = 3_600_000
+    )]
+    pub backoff_max_ms: u64,
+    /// How long to keep retrying one delivery before disabling its endpoint, in seconds
+    /// (at least 24 h in production).
+    #[arg(long, env = "SANAD_WEBHOOK_RETRY_WINDOW_SECS", default_value_t = 25 * 3600)]
+    pub retry_window_secs: u64,
+    /// How often the delivery workers look for due work when nothing wakes them, in ms.
+    #[arg(long, env = "SANAD_EVENTS_POLL_MS", default_value_t = 1000)]
+    pub poll_ms: u64,
+    /// How often each instance re-reads the status feed and keys from the database, in ms
+    /// (on PostgreSQL a safety net: LISTEN/NOTIFY brings changes at once).
+    #[arg(long, env = "SANAD_SYNC_POLL_MS", default_value_t = 500)]
+    pub sync_poll_ms: u64,
+    /// Seconds between heartbeats on `/api/v1/events/stream`.
+    #[arg(long, env = "SANAD_SSE_HEARTBEAT_SECS", default_value_t = 15)]
+    pub heartbeat_secs: u64,
+    /// SMS gateway for holder notifications (plain http://, e.g. a local relay). Without
+    /// it, notifications go to the log sink (which logs no number and no name).
+    #[arg(long, env = "SANAD_SMS_GATEWAY_URL")]
+    pub sms_gateway_url: Option<String>,
+    /// `Authorization` header value sent to the SMS gateway (secret: never printed).
+    #[arg(long, env = "SANAD_SMS_GATEWAY_AUTH")]
+    pub sms_gateway_auth: Option<crate::events::notify::Secret>,
+    /// Body template POSTed to the gateway; `{to}`, `{text}` become JSON strings and
+    /// `{segments}`, `{encoding}` the SMS segment count and `gsm7`/`ucs2`.
+    #[arg(
+        long,
+        env = "SANAD_SMS_TEMPLATE",
+        default_value = r#"{"to":{to},"text":{text}}"#
+    )]
+    pub sms_template: String,
+    /// Content type of the gateway request body.
+    #[arg(
+        long,
+        env = "SANAD_SMS_CONTENT_TYPE",
+        default_value = "application/json"
+    )]
+    pub sms_content_type: String,
+}
+
+impl EventsConfig {
+    /// The retry policy.
+    pub fn backoff(&self) -> crate::events::Backoff {
+        crate::events::Backoff {
+            base_ms: self.backoff_base_ms,
+            max_ms: self.backoff_max_ms,
+            window_ms: self.retry_window_secs.saturating_mul(1000),
+        }
+    }
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        Self {
+            webhook_timeout_ms: 10_000,
+            backoff_base_ms: 10_000,
+            backoff_max_ms: 3_600_000,
+            retry_window_secs: 25 * 3600,
+            poll_ms: 1000,
+            sync_poll_ms: 500,
+            heartbeat_secs: 15,
+            sms_gateway_url: None,
+            sms_gateway_auth: None,
+            sms_template: r#"{"to":{to},"text":{text}}"#.into(),
+            sms_content_type: "application/json".into(),
+        }
+    }
 }
 
 impl Config {
@@ -104,6 +190,7 @@ impl Config {
             header_timeout_secs: 10,
             trusted_proxies: String::new(),
             checkpoint_interval_secs: 60,
+            events: EventsConfig::default(),
         }
     }
 }

@@ -72,3 +72,85 @@ pub async fn get_ok(url: &str) -> Result<Vec<u8>, NetError> {
     }
     Ok(body)
 }
+
+/// POST `body` to `url` with extra `headers`, for webhook deliveries and the SMS gateway.
+/// Redirects are never followed (a 3xx is returned as is, and callers treat it as a
+/// failure), the whole exchange is bounded by `timeout`, and at most `max_body` bytes of the
+/// answer are read (the rest is dropped unread).
+pub async fn post(
+    url: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    timeout: Duration,
+    max_body: usize,
+) -> Result<(u16, Vec<u8>), NetError> {
+    exchange("POST", url, content_type, headers, body, timeout, max_body).await
+}
+
+/// GET `url` with extra `headers` (same limits as [`post`]).
+pub async fn get_with(
+    url: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+    max_body: usize,
+) -> Result<(u16, Vec<u8>), NetError> {
+    exchange("GET", url, "", headers, Vec::new(), timeout, max_body).await
+}
+
+async fn exchange(
+    method: &str,
+    url: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+    timeout: Duration,
+    max_body: usize,
+) -> Result<(u16, Vec<u8>), NetError> {
+    let err = |m: String| NetError {
+        url: url.split('?').next().unwrap_or_default().to_owned(),
+        message: m,
+    };
+    if !url.starts_with("http://") {
+        return Err(err(
+            "only http:// URLs are supported (use a TLS proxy for https peers)".into(),
+        ));
+    }
+    let client: Client<_, Full<axum::body::Bytes>> =
+        Client::builder(TokioExecutor::new()).build_http();
+    let mut req = axum::http::Request::builder().method(method).uri(url);
+    if !content_type.is_empty() {
+        req = req.header("content-type", content_type);
+    }
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(Full::new(body.into()))
+        .map_err(|e| err(e.to_string()))?;
+    let exchange = async {
+        let res = client
+            .request(req)
+            .await
+            .map_err(|e| err(format!("request failed: {e}")))?;
+        let status = res.status().as_u16();
+        // Read at most `max_body` bytes and drop the rest: the status is the answer, and an
+        // oversized body must neither exhaust memory nor turn a success into a retry.
+        let mut body = res.into_body();
+        let mut out = Vec::new();
+        while out.len() < max_body {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            let frame = frame.map_err(|e| err(format!("reading the answer: {e}")))?;
+            if let Ok(d) = frame.into_data() {
+                let room = max_body - out.len();
+                out.extend_from_slice(&d[..d.len().min(room)]);
+            }
+        }
+        Ok((status, out))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| err(format!("timed out after {} ms", timeout.as_millis())))?
+}

@@ -86,6 +86,11 @@ pub enum Scope {
     OfficerView,
     /// Users, tokens, agency settings, audit log.
     Admin,
+    /// Hear events (pull, stream, webhooks, watches) of the agency's own credentials and of
+    /// those it watches or was granted (API tokens only).
+    Events,
+    /// Read the operators' figures at `GET /metrics` (API tokens only).
+    Metrics,
 }
 
 impl Scope {
@@ -98,6 +103,8 @@ impl Scope {
             Self::Approve => "approve",
             Self::OfficerView => "officer_view",
             Self::Admin => "admin",
+            Self::Events => "events",
+            Self::Metrics => "metrics",
         }
     }
 
@@ -107,6 +114,8 @@ impl Scope {
             "read" => Some(Self::Read),
             "issue" => Some(Self::Issue),
             "revoke" => Some(Self::Revoke),
+            "events" => Some(Self::Events),
+            "metrics" => Some(Self::Metrics),
             _ => None,
         }
     }
@@ -114,7 +123,7 @@ impl Scope {
     fn agency_bound(self) -> bool {
         matches!(
             self,
-            Self::Read | Self::Issue | Self::Revoke | Self::Approve
+            Self::Read | Self::Issue | Self::Revoke | Self::Approve | Self::Events
         )
     }
 }
@@ -488,6 +497,8 @@ pub async fn add_user(
         (Role::Admin, Some(_)) => {
             anyhow::bail!("admins work for the whole deployment: no --agency")
         }
+        // Officers act for any agency (SPEC §1): an agency is optional.
+        (Role::Officer, None) => None,
         (_, None) => anyhow::bail!("a {} needs --agency", role.as_str()),
         (_, Some(a)) => {
             let a = AgencyCode::parse(a)?;

@@ -8,6 +8,7 @@ mod credential;
 mod ids;
 mod person;
 mod public;
+pub mod search;
 mod status;
 
 pub use credential::{

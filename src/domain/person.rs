@@ -71,7 +71,7 @@ impl fmt::Debug for NationalId {
 }
 
 /// The unvalidated JSON a registrar sends to create or update a person.
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PersonInput {
     /// Full name in Arabic script, as it will be printed.

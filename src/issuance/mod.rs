@@ -284,6 +284,14 @@ async fn issue(
         match app.store.insert_credential(&new, change.as_ref()).await {
             Ok(()) => {
                 app.status.sync(&app.store).await?;
+                app.metrics
+                    .issued(actor.agency.as_str(), draft.kind.as_str());
+                if change.is_some() {
+                    app.metrics.status_change(
+                        actor.agency.as_str(),
+                        CredentialStatus::Superseded.as_str(),
+                    );
+                }
                 tracing::info!(credential.id = %id, credential.kind = draft.kind.as_str(), "issued");
                 return Ok(app.store.get_credential(id.as_str()).await?);
             }
@@ -358,6 +366,8 @@ pub async fn change_status(
         })
         .await?;
     app.status.sync(&app.store).await?;
+    app.metrics
+        .status_change(actor.agency.as_str(), to.as_str());
     tracing::info!(status.to = to.as_str(), "status changed");
     Ok(app.store.get_credential(id.as_str()).await?)
 }

@@ -305,6 +305,14 @@ impl StatusRegistry {
         }
     }
 
+    /// The feed sequence number applied last.
+    pub fn last_seq(&self) -> i64 {
+        self.inner
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_seq
+    }
+
     /// The view's version, bumped on every applied change.
     pub fn version(&self) -> u64 {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).version

@@ -40,12 +40,28 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0005_checkpoints.sql"),
     ),
     (
+        7,
+        "desk",
+        include_str!("../../migrations/sqlite/0007_desk.sql"),
+        include_str!("../../migrations/postgres/0007_desk.sql"),
+    ),
+    (
         8,
         "holder links",
         include_str!("../../migrations/sqlite/0008_holder_links.sql"),
         include_str!("../../migrations/postgres/0008_holder_links.sql"),
     ),
+    (
+        9,
+        "events",
+        include_str!("../../migrations/sqlite/0009_events.sql"),
+        include_str!("../../migrations/postgres/0009_events.sql"),
+    ),
 ];
+
+/// SQLite migrations that manage their own transaction (a table rebuild needs foreign keys
+/// off, which SQLite refuses inside a transaction).
+const SQLITE_NO_TX: &[i64] = &[7];
 
 #[derive(Debug)]
 struct Embedded(Engine);
@@ -64,7 +80,7 @@ impl MigrationSource<'static> for Embedded {
                     Cow::Borrowed(*d),
                     MigrationType::Simple,
                     sql.into_sql_str(),
-                    false,
+                    self.0 == Engine::Sqlite && SQLITE_NO_TX.contains(v),
                 )
             })
             .collect();

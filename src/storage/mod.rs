@@ -9,6 +9,8 @@
 //! Storage knows nothing of HTTP or signing: it stores what the capabilities hand it.
 
 mod auth;
+mod desk;
+mod events;
 pub mod files;
 mod holder;
 mod migrate;
@@ -16,6 +18,8 @@ mod rows;
 pub mod state;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
+pub use desk::{Count, HistoryRow, PersonQuery};
+pub use events::{Attempt, DeliveryRow, EventRow, NewEvent, NotificationRow, WebhookRow, now_ms};
 pub use holder::HolderLinkRow;
 pub use rows::{
     AgencyRow, ApiTokenRow, AuditRow, CredentialRow, KeyRow, NewCredential, PersonRow,
@@ -67,6 +71,20 @@ pub(crate) fn map_unique(e: sqlx::Error) -> StoreError {
 pub struct Store {
     pool: AnyPool,
     engine: Engine,
+    /// Bumped after every local commit that wrote an event, and by the PostgreSQL listener
+    /// for other instances' commits: wakes event streams and the delivery workers.
+    changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    url: DbUrl,
+}
+
+/// The database URL, which may hold a password: `Debug` never prints it.
+#[derive(Clone)]
+struct DbUrl(String);
+
+impl std::fmt::Debug for DbUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DbUrl(…)")
+    }
 }
 
 /// Current time in seconds since the Unix epoch.
@@ -117,14 +135,36 @@ impl Store {
             }
             Engine::Postgres => opts.max_connections(16).connect(url).await?,
         };
-        let store = Self { pool, engine };
+        let store = Self {
+            pool,
+            engine,
+            changes: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+            url: DbUrl(url.to_owned()),
+        };
         migrate::run(&store.pool, engine).await?;
+        store.backfill_search_keys().await?;
         Ok(store)
     }
 
     /// The engine in use.
     pub fn engine(&self) -> Engine {
         self.engine
+    }
+
+    /// The database URL (the PostgreSQL listener opens its own connection with it).
+    pub fn url(&self) -> &str {
+        &self.url.0
+    }
+
+    /// A receiver that changes whenever events may have been written (here or, on
+    /// PostgreSQL, by another instance).
+    pub fn subscribe_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Announce that events may have been written.
+    pub fn bump_changes(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// The pool, for tests that tamper with rows directly.
@@ -191,7 +231,9 @@ impl Store {
         .map_err(map_unique)?;
         let detail = serde_json::json!({"agency": k.agency_code}).to_string();
         audit_append(&mut tx, head, actor, "key.generate", &k.kid, &detail).await?;
+        events::event_insert(&mut tx, &key_event("key.generated", &k.agency_code, &k.kid)).await?;
         tx.commit().await?;
+        self.bump_changes();
         Ok(())
     }
 
@@ -228,6 +270,7 @@ impl Store {
             .await?;
             let detail = serde_json::json!({"agency": agency, "replaced_by": keep}).to_string();
             head = audit_append(&mut tx, head, actor, "key.retire", kid, &detail).await?;
+            events::event_insert(&mut tx, &key_event("key.retired", agency, kid)).await?;
         }
         if kids.is_empty() {
             // Nothing to retire: record the rotation itself so the reserved number is used.
@@ -235,6 +278,7 @@ impl Store {
             audit_append(&mut tx, head, actor, "key.rotate", keep, &detail).await?;
         }
         tx.commit().await?;
+        self.bump_changes();
         Ok(kids)
     }
 
@@ -256,7 +300,14 @@ impl Store {
         }
         let detail = serde_json::json!({"reason": reason}).to_string();
         audit_append(&mut tx, head, actor, "key.revoke", kid, &detail).await?;
+        let agency: String = sqlx::query("SELECT agency_code FROM signing_keys WHERE kid = $1")
+            .bind(kid)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        events::event_insert(&mut tx, &key_event("key.revoked", &agency, kid)).await?;
         tx.commit().await?;
+        self.bump_changes();
         Ok(())
     }
 
@@ -394,7 +445,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let head = audit_begin(&mut tx).await?;
         sqlx::query(
-            "INSERT INTO persons (id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO persons (id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at, search_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&p.id)
         .bind(&p.agency_code)
@@ -405,6 +456,7 @@ impl Store {
         .bind(&p.programme)
         .bind(p.created_at)
         .bind(p.updated_at)
+        .bind(crate::domain::search::person_key(&p.name_ar, &p.name_en))
         .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
@@ -419,7 +471,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let head = audit_begin(&mut tx).await?;
         let r = sqlx::query(
-            "UPDATE persons SET name_ar = $1, name_en = $2, date_of_birth = $3, national_id = $4, programme = $5, updated_at = $6 WHERE id = $7 AND agency_code = $8",
+            "UPDATE persons SET name_ar = $1, name_en = $2, date_of_birth = $3, national_id = $4, programme = $5, updated_at = $6, search_key = $9 WHERE id = $7 AND agency_code = $8",
         )
         .bind(&p.name_ar)
         .bind(&p.name_en)
@@ -429,6 +481,7 @@ impl Store {
         .bind(p.updated_at)
         .bind(&p.id)
         .bind(&p.agency_code)
+        .bind(crate::domain::search::person_key(&p.name_ar, &p.name_en))
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() == 0 {
@@ -614,11 +667,26 @@ impl Store {
             &detail,
         )
         .await?;
+        events::event_insert(
+            &mut tx,
+            &NewEvent {
+                event_type: "credential.issued".into(),
+                agency_code: c.agency_code.clone(),
+                credential_id: Some(c.id.clone()),
+                kind: Some(c.kind.clone()),
+                status: Some("active".into()),
+                supersedes: c.supersedes.clone(),
+                at: c.issued_at,
+                ..Default::default()
+            },
+        )
+        .await?;
         if let Some(ch) = supersede {
             head = audit_reserve(&mut tx, head).await?;
             change_status_in(&mut tx, head, ch).await?;
         }
         tx.commit().await?;
+        self.bump_changes();
         Ok(())
     }
 
@@ -629,6 +697,7 @@ impl Store {
         let head = audit_begin(&mut tx).await?;
         change_status_in(&mut tx, head, ch).await?;
         tx.commit().await?;
+        self.bump_changes();
         Ok(())
     }
 
@@ -957,6 +1026,16 @@ async fn audit_append(
     })
 }
 
+fn key_event(event_type: &str, agency: &str, kid: &str) -> NewEvent {
+    NewEvent {
+        event_type: event_type.into(),
+        agency_code: agency.into(),
+        kid: Some(kid.into()),
+        at: now(),
+        ..Default::default()
+    }
+}
+
 async fn feed_insert(
     tx: &mut Tx<'_>,
     ch: &StatusChange,
@@ -1003,12 +1082,34 @@ async fn change_status_in(
             "the credential's status changed meanwhile".into(),
         ));
     }
-    let slot = sqlx::query("SELECT status_list, status_index FROM credentials WHERE id = $1")
-        .bind(&ch.credential_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let slot = sqlx::query(
+        "SELECT status_list, status_index, agency_code, kind FROM credentials WHERE id = $1",
+    )
+    .bind(&ch.credential_id)
+    .fetch_one(&mut **tx)
+    .await?;
     feed_insert(tx, ch, slot.try_get(0)?, slot.try_get(1)?).await?;
     let (list, index): (i64, i64) = (slot.try_get(0)?, slot.try_get(1)?);
+    // Back to active can only be a reinstatement (issuance writes its own event).
+    let event_type = match ch.to_status.as_str() {
+        "active" => "credential.reinstated".to_owned(),
+        to => format!("credential.{to}"),
+    };
+    events::event_insert(
+        tx,
+        &NewEvent {
+            event_type,
+            agency_code: slot.try_get(2)?,
+            credential_id: Some(ch.credential_id.clone()),
+            kind: Some(slot.try_get(3)?),
+            status: Some(ch.to_status.clone()),
+            reason_code: ch.reason_code.clone(),
+            superseded_by: ch.superseded_by.clone(),
+            at: ch.at,
+            ..Default::default()
+        },
+    )
+    .await?;
     let detail = serde_json::json!({
         "from": ch.from_status, "to": ch.to_status, "reason_code": ch.reason_code,
         "superseded_by": ch.superseded_by, "status_list": list, "status_index": index,

@@ -712,6 +712,11 @@ pub(crate) async fn full_record(
         )
         .await?;
     tracing::info!(credential.id = %c.id, "full record viewed");
+    app.metrics.verification(
+        "officer",
+        auth.agency.as_ref().map_or("none", |a| a.as_str()),
+        &c.status,
+    );
     Ok(FullRecord {
         credential: credential_out(app, c),
         person,

@@ -438,7 +438,7 @@ async fn console_view(
             // The page may show the link once: keep it out of every cache.
             private(res)
         }
-        Err(e) => e.into_response(),
+        Err(e) => c.fail(app, e, "/console/credentials"),
     }
 }
 
@@ -473,18 +473,21 @@ async fn console_action(
     };
     let actor = match c.p.require(Scope::Issue) {
         Ok(a) => a,
-        Err(e) => return e.into_response(),
+        Err(e) => return c.fail(&app, e, "/console/credentials"),
     };
     match f.action.as_str() {
         "create" => match create_link(&app, &actor, &id).await {
             Ok(l) => console_view(&app, &c, &id, Some(l), None).await,
-            Err(e) => e.into_response(),
+            Err(e) => c.fail(&app, e, "/console/credentials"),
         },
         "revoke" => match revoke_link(&app, &actor, &id).await {
             Ok(()) => console_view(&app, &c, &id, None, Some("holder_link_revoked")).await,
-            Err(e) => e.into_response(),
+            Err(e) => c.fail(&app, e, "/console/credentials"),
         },
-        _ => AppError::from(crate::domain::Invalid::new("action", "create or revoke"))
-            .into_response(),
+        _ => c.fail(
+            &app,
+            crate::domain::Invalid::new("action", "create or revoke").into(),
+            "/console/credentials",
+        ),
     }
 }

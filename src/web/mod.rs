@@ -8,8 +8,10 @@ pub mod audit;
 pub mod blocking;
 pub mod client;
 pub mod console;
+pub mod events;
 pub mod extract;
 pub mod holder;
+pub mod ops;
 pub mod photo;
 pub mod printables;
 pub mod public;
@@ -96,6 +98,16 @@ pub fn routes() -> (Router<Arc<App>>, utoipa::openapi::OpenApi) {
         .routes(routes!(standards::credential_vc))
         .routes(routes!(standards::vcapi_issue))
         .routes(routes!(standards::vcapi_verify))
+        .routes(routes!(events::pull))
+        .routes(routes!(events::stream))
+        .routes(routes!(events::watch, events::list_watches))
+        .routes(routes!(events::grant, events::list_grants))
+        .routes(routes!(events::create_webhook, events::list_webhooks))
+        .routes(routes!(events::get_webhook))
+        .routes(routes!(events::enable_webhook))
+        .routes(routes!(events::deliveries))
+        .routes(routes!(events::redeliver))
+        .routes(routes!(events::put_contact))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES));
     let uploads = OpenApiRouter::<Arc<App>>::new()
         .routes(routes!(api::issue_document_upload))
@@ -143,6 +155,7 @@ pub fn router(app: Arc<App>) -> Router {
         .merge(holder::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
         .merge(printables::routes())
         .route("/assets/record.js", axum::routing::get(holder::record_js))
+        .route("/metrics", axum::routing::get(ops::metrics))
         .route(
             "/api/openapi.json",
             axum::routing::get(move || {
@@ -156,23 +169,12 @@ pub fn router(app: Arc<App>) -> Router {
                 .append_index_html_on_directories(true)
                 .not_found_service(axum::routing::any(not_found)),
         )
-        .fallback(|| async {
-            problem(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                Some("no such endpoint".into()),
-                None,
-            )
-        })
-        .method_not_allowed_fallback(|| async {
-            problem(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                Some("this endpoint does not take that method".into()),
-                None,
-            )
-            .into_response()
-        })
+        .fallback(console::fallback)
+        .method_not_allowed_fallback(console::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            ops::count_requests,
+        ))
         .with_state(app);
     for (name, value) in security_headers {
         r = r.layer(SetResponseHeaderLayer::if_not_present(

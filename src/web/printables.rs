@@ -16,7 +16,7 @@ use crate::storage::CredentialRow;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use base64::Engine as _;
 use std::sync::Arc;
@@ -139,7 +139,7 @@ async fn card(State(app): State<Arc<App>>, headers: HeaderMap, Path(id): Path<St
     .await;
     match r {
         Ok(ctx) => html(&app, "print_card.html", ctx),
-        Err(e) => e.into_response(),
+        Err(e) => c.fail(&app, e, "/console/credentials"),
     }
 }
 
@@ -171,7 +171,7 @@ async fn certificate(
     .await;
     match r {
         Ok(ctx) => html(&app, "print_certificate.html", ctx),
-        Err(e) => e.into_response(),
+        Err(e) => c.fail(&app, e, "/console/credentials"),
     }
 }
 

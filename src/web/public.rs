@@ -107,7 +107,7 @@ pub async fn verify(
         let body = axum::Json::<VerifyRequest>::from_request(req, &app)
             .await
             .map_err(json_rejection)?;
-        return Ok(Json(verify_one(&app, body.0, None).await?));
+        return Ok(counted(&app, verify_one(&app, body.0, None).await?));
     }
     if ct.starts_with("multipart/form-data") {
         let mp = Multipart::from_request(req, &app)
@@ -131,7 +131,10 @@ pub async fn verify(
             credential: f.remove("credential"),
             id: f.remove("id"),
         };
-        return Ok(Json(verify_one(&app, vr, document.as_deref()).await?));
+        return Ok(counted(
+            &app,
+            verify_one(&app, vr, document.as_deref()).await?,
+        ));
     }
     if ct.starts_with("image/png") || ct.starts_with("image/jpeg") {
         let bytes = Bytes::from_request(req, &app).await.map_err(|e| {
@@ -144,11 +147,22 @@ pub async fn verify(
         let text = super::blocking::image_work(move || qr::decode_image(&bytes))
             .await?
             .map_err(AppError::BadRequest)?;
-        return Ok(Json(verification::verify_qr(&app, &text, None).await));
+        return Ok(counted(
+            &app,
+            verification::verify_qr(&app, &text, None).await,
+        ));
     }
     Err(AppError::UnsupportedMedia(
         "send application/json, multipart/form-data, image/png or image/jpeg".into(),
     ))
+}
+
+/// Count a public verification by outcome (no id, no personal data) and answer it.
+fn counted(app: &App, v: Verification) -> Json<Verification> {
+    let outcome = serde_json::to_value(v.outcome).unwrap_or_default();
+    app.metrics
+        .verification("public", "public", outcome.as_str().unwrap_or("invalid"));
+    Json(v)
 }
 
 fn wants_json(headers: &HeaderMap) -> bool {
@@ -182,6 +196,15 @@ pub async fn live_record(
     let public = found
         .as_ref()
         .and_then(|c| verification::public_from_row(&app, c));
+    // Opening the live record (a phone camera on the QR) is a public verification too.
+    let outcome = match &public {
+        Some(p) => match p.status {
+            crate::domain::CredentialStatus::Active => "valid",
+            s => s.as_str(),
+        },
+        None => "not_found",
+    };
+    app.metrics.verification("public", "public", outcome);
     let base = app.config.public_base();
     let mut res = match (public, json) {
         (Some(p), true) => Json(p).into_response(),

@@ -540,10 +540,39 @@ async fn console(t: TestApp) {
     assert_eq!(page.status, 200);
     let html = page.text();
     assert!(html.contains(r#"<html lang="ar" dir="rtl">"#));
-    assert!(html.contains("تسجيل الدخول") && html.contains("Sign in"));
+    assert!(html.contains("تسجيل الدخول") && !html.contains("Sign in"));
+    // One language a page: `?lang=en` switches and is remembered in a cookie.
+    let en = t.get("/console/login?lang=en").await;
+    assert!(en.text().contains(r#"<html lang="en" dir="ltr">"#));
+    assert!(en.text().contains("Sign in"));
+    assert_eq!(set_cookie(&en, "sanad_lang"), "en");
+    // Without `?lang=` or the cookie, the browser's Accept-Language decides.
+    let r = t
+        .send(
+            Request::get("/console/login")
+                .header(header::ACCEPT_LANGUAGE, "fr-FR, en-GB;q=0.8, ar;q=0.5")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert!(r.text().contains(r#"<html lang="en" dir="ltr">"#));
+    let r = t
+        .send(
+            Request::get("/console/login")
+                .header(header::ACCEPT_LANGUAGE, "en")
+                .header(header::COOKIE, "sanad_lang=ar")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert!(
+        r.text().contains(r#"<html lang="ar" dir="rtl">"#),
+        "the remembered choice wins"
+    );
     let login_csrf = hidden(&html, "csrf");
     let login_cookie = set_cookie(&page, "sanad_login_csrf");
-    // The sign-in form without its CSRF cookie is refused.
+    // The sign-in form without its CSRF cookie (a form from another tab or an old page)
+    // signs nobody in: a fresh form comes back with a notice.
     let r = t
         .send(form_post(
             "/console/login",
@@ -551,7 +580,14 @@ async fn console(t: TestApp) {
             &[("username", "reg"), ("password", PW), ("csrf", &login_csrf)],
         ))
         .await;
-    r.assert_problem(StatusCode::FORBIDDEN);
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .all(|v| !v.to_str().unwrap_or_default().starts_with("sanad_session="))
+    );
+    assert!(r.text().contains("انتهت صلاحية النموذج"));
     // A wrong password shows the form again, 401.
     let jar = format!("sanad_login_csrf={login_cookie}");
     let r = t
@@ -566,7 +602,7 @@ async fn console(t: TestApp) {
         ))
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(r.text().contains("Wrong user name or password"));
+    assert!(r.text().contains("اسم المستخدم أو كلمة المرور غير صحيحة"));
     let r = t
         .send(form_post(
             "/console/login",
@@ -586,7 +622,7 @@ async fn console(t: TestApp) {
     assert_eq!(list.status, 200);
     let html = list.text();
     assert!(html.contains(id), "the credential is listed");
-    assert!(html.contains(r#"dir="rtl""#) && html.contains("Credentials"));
+    assert!(html.contains(r#"dir="rtl""#) && html.contains("الوثائق"));
     let csrf = hidden(&html, "csrf");
     // An action form without the session's CSRF token is refused; with it, it acts.
     let path = format!("/console/credentials/{id}/action");
@@ -604,9 +640,13 @@ async fn console(t: TestApp) {
     let as_refs = |f: &[(&'static str, String)]| -> Vec<(&'static str, String)> { f.to_vec() };
     let bad = as_refs(&with("wrong"));
     let bad: Vec<(&str, &str)> = bad.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    t.send(form_post(&path, &session, &bad))
-        .await
-        .assert_problem(StatusCode::FORBIDDEN);
+    // A stale token changes nothing and brings the form back with a notice.
+    let r = t.send(form_post(&path, &session, &bad)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers[header::LOCATION].to_str().expect("location"),
+        format!("/console/credentials/{id}?do=suspend&msg=msg_stale_form")
+    );
     assert_eq!(t.verify(json!({"id": id})).await["outcome"], "valid");
     let good = with(&csrf);
     let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -616,13 +656,29 @@ async fn console(t: TestApp) {
         r.headers[header::LOCATION]
             .to_str()
             .expect("location")
-            .contains("msg=done")
+            .contains("msg=msg_done")
     );
     assert_eq!(t.verify(json!({"id": id})).await["outcome"], "suspended");
-    // A form that does not parse is a problem, not a plain-text error.
-    t.send(form_post(&path, &session, &[("csrf", &csrf)]))
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST);
+    // A form that does not parse is an error page in the reader's language with the
+    // other language beneath, never JSON.
+    let r = t.send(form_post(&path, &session, &[("csrf", &csrf)])).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(
+        r.headers[header::CONTENT_TYPE]
+            .to_str()
+            .expect("type")
+            .starts_with("text/html")
+    );
+    let html = r.text();
+    assert!(html.contains("تعذّرت قراءة الطلب") && html.contains("The request could not be read"));
+    assert!(html.contains(id), "a way back to the credential");
+    // `?err=` shows only message codes of the tables, never text from the URL.
+    let r = t
+        .send(get(
+            "/console/persons?err=Your+account+is+locked,+call+0555",
+        ))
+        .await;
+    assert!(!r.text().contains("call 0555"));
     // Persons and approvals pages; the audit page is for admins only.
     assert!(
         t.send(get("/console/persons"))
@@ -634,23 +690,26 @@ async fn console(t: TestApp) {
         .send(form_post(
             "/console/persons",
             &session,
-            &[("national_id", "1098765432"), ("csrf", &csrf)],
+            &[("q", "10987654"), ("csrf", &csrf)],
         ))
         .await;
     assert_eq!(p.status, 200);
-    assert!(p.text().contains("Fatima Ahmed Al-Harbi"));
+    assert!(
+        p.text().contains("Fatima Ahmed Al-Harbi"),
+        "partial national ID"
+    );
     let p = t
         .send(form_post(
             "/console/persons",
             &session,
-            &[("national_id", "1098765432"), ("csrf", "forged")],
+            &[("q", "1098765432"), ("csrf", "forged")],
         ))
         .await;
-    p.assert_problem(StatusCode::FORBIDDEN);
+    assert_eq!(p.status, StatusCode::SEE_OTHER);
     assert_eq!(t.send(get("/console/approvals")).await.status, 200);
-    t.send(get("/console/audit"))
-        .await
-        .assert_problem(StatusCode::FORBIDDEN);
+    let r = t.send(get("/console/audit")).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.text().contains("لا تملك صلاحية هذا الإجراء"));
     // Sign-out through the form.
     let r = t
         .send(form_post("/console/logout", &session, &[("csrf", &csrf)]))
@@ -952,7 +1011,7 @@ async fn console_maker_checker(t: TestApp) {
         r.headers[header::LOCATION]
             .to_str()
             .expect("location")
-            .ends_with("msg=pending_sent")
+            .ends_with("msg=msg_pending_sent")
     );
     assert_eq!(t.verify(json!({"id": id})).await["outcome"], "valid");
     let rid = t
@@ -977,13 +1036,20 @@ async fn console_maker_checker(t: TestApp) {
     let html = t.send(get(&appr, "/console/approvals")).await.text();
     assert!(html.contains(&format!("/console/approvals/{rid}")));
     // The registrar's session token does not work in the approver's form.
-    t.send(form_post(
-        &format!("/console/approvals/{rid}"),
-        &appr,
-        &[("decision", "approve"), ("csrf", &reg_csrf)],
-    ))
-    .await
-    .assert_problem(StatusCode::FORBIDDEN);
+    let r = t
+        .send(form_post(
+            &format!("/console/approvals/{rid}"),
+            &appr,
+            &[("decision", "approve"), ("csrf", &reg_csrf)],
+        ))
+        .await;
+    assert!(
+        r.headers[header::LOCATION]
+            .to_str()
+            .expect("location")
+            .ends_with("msg=msg_stale_form")
+    );
+    assert_eq!(t.verify(json!({"id": id})).await["outcome"], "valid");
     let r = t
         .send(form_post(
             &format!("/console/approvals/{rid}"),
@@ -999,21 +1065,29 @@ async fn console_maker_checker(t: TestApp) {
         r.headers[header::LOCATION]
             .to_str()
             .expect("location")
-            .ends_with("msg=done")
+            .ends_with("msg=msg_approved")
     );
     assert_eq!(t.verify(json!({"id": id})).await["outcome"], "revoked");
     let (root, _) = console_login(&t, "root").await;
     let audit = t.send(get(&root, "/console/audit")).await;
     assert_eq!(audit.status, 200);
     let html = audit.text();
+    // Actions in words, actors by name.
     for a in [
-        "approval.request",
-        "approval.approved",
-        "credential.revoked",
-        "auth.login",
+        "طلب موافقة",
+        "موافقة على طلب",
+        "إلغاء وثيقة",
+        "تسجيل دخول",
+        ">appr<",
+        ">reg<",
     ] {
         assert!(html.contains(a), "{a} on the audit page");
     }
-    assert!(html.contains("tree_size"));
+    assert!(html.contains("نقطة التحقق الموقّعة"));
+    let en = t
+        .send(get(&root, "/console/audit?lang=en&action=approval"))
+        .await
+        .text();
+    assert!(en.contains("Request approved") && !en.contains("Signed in"));
 }
 both_dbs!(console_maker_checker_both, console_maker_checker);

@@ -95,6 +95,8 @@ const TABLE: &[Row] = &[
     ("PUT", "/api/v1/persons/{pid}/photo", None, Fresh::Nothing,
         [401, 403, 204, 404, 403, 403, 403, 403, 403, 204, 403, 403, 404, 403]),
     ("GET", "/api/v1/persons/{pid}/photo", None, Fresh::Nothing, READ_OWN),
+    ("PUT", "/api/v1/persons/{pid}/contact", Some(r#"{"phone": "+962791234567", "language": "en"}"#), Fresh::Nothing,
+        [401, 403, 204, 404, 403, 403, 403, 403, 403, 204, 403, 403, 404, 403]),
     // credentials
     ("POST", "/api/v1/credentials", Some(r#"{"kind": "digital_id", "person_id": "{pid}"}"#), Fresh::Nothing,
         [401, 403, 201, 404, 403, 403, 403, 403, 403, 201, 403, 403, 404, 403]),
@@ -156,16 +158,21 @@ const TABLE: &[Row] = &[
 /// The table and the OpenAPI document list the same endpoints: a new endpoint cannot be
 /// forgotten here, and every endpoint tested here is documented.
 fn assert_table_covers_openapi(doc: &serde_json::Value) {
+    let events = EVENTS_TABLE.iter().map(|(m, p, _, _)| (*m, *p));
     let covered: Vec<(String, String)> = TABLE
         .iter()
-        .map(|(m, p, ..)| {
+        .map(|(m, p, ..)| (*m, *p))
+        .chain(events)
+        .map(|(m, p)| {
             let p = p
                 .replace("{pid}", "{id}")
                 .replace("{cid}", "{id}")
                 .replace("{fresh}", "{id}")
                 .replace("/agencies/MOSD/", "/agencies/{code}/")
                 .replace("/entries/1/", "/entries/{seq}/")
-                .replace("/{list}/revocation", "/{list}/{purpose}");
+                .replace("/{list}/revocation", "/{list}/{purpose}")
+                .replace("{wh}", "{id}")
+                .replace("{dl}", "{delivery}");
             (m.to_lowercase(), p)
         })
         .collect();
@@ -439,3 +446,166 @@ async fn document_upload(t: &TestApp, caller: &Caller) -> helpers::Res {
 }
 
 both_dbs!(authorization_matrix, matrix);
+
+/// Columns of the event matrix: events are for API tokens with the `events` scope; feed
+/// grants are for admins.
+const EVENT_COLUMNS: [&str; 6] = [
+    "public",
+    "admin",
+    "registrar",
+    "token_read",
+    "token_events",
+    "token_events_other",
+];
+
+/// `(method, path, body, expected per event column)`. `{wh}` is a MOSD webhook, `{dl}` one
+/// of its deliveries. Another agency's events token (MOJ) hears MOSD's credential only after
+/// it watched it (the watch row comes after the feed rows that must not show it).
+#[rustfmt::skip]
+const EVENTS_TABLE: &[(&str, &str, Option<&str>, [u16; 6])] = &[
+    ("GET", "/api/v1/events", None, [401, 403, 403, 403, 200, 200]),
+    ("GET", "/api/v1/events/stream", None, [401, 403, 403, 403, 200, 200]),
+    ("GET", "/api/v1/webhooks", None, [401, 403, 403, 403, 200, 200]),
+    ("POST", "/api/v1/webhooks", Some(r#"{"url": "http://127.0.0.1:9/hook", "event_types": ["credential.revoked"]}"#), [401, 403, 403, 403, 201, 201]),
+    ("GET", "/api/v1/webhooks/{wh}", None, [401, 403, 403, 403, 200, 404]),
+    ("POST", "/api/v1/webhooks/{wh}/enable", None, [401, 403, 403, 403, 200, 404]),
+    ("GET", "/api/v1/webhooks/{wh}/deliveries", None, [401, 403, 403, 403, 200, 404]),
+    ("POST", "/api/v1/webhooks/{wh}/deliveries/{dl}/redeliver", None, [401, 403, 403, 403, 202, 404]),
+    ("GET", "/api/v1/events/grants", None, [401, 200, 403, 403, 403, 403]),
+    ("POST", "/api/v1/events/grants", Some(r#"{"agency": "MOJ", "feed_agency": "MOSD"}"#), [401, 201, 403, 403, 403, 403]),
+    ("POST", "/api/v1/events/watches", Some(r#"{"credential_id": "{cid}"}"#), [401, 403, 403, 403, 201, 201]),
+    ("GET", "/api/v1/events/watches", None, [401, 403, 403, 403, 200, 200]),
+];
+
+/// Send `req` as `caller` and return the status only (the event stream never ends).
+async fn status_only(
+    t: &TestApp,
+    caller: &Caller,
+    method: &str,
+    path: &str,
+    body: Option<String>,
+) -> (u16, String) {
+    use tower::ServiceExt as _;
+    let mut b = Request::builder().method(method).uri(path);
+    match caller {
+        Caller::Public => {}
+        Caller::Token(tok) => b = b.header(header::AUTHORIZATION, format!("Bearer {tok}")),
+        Caller::Session { cookie, csrf } => {
+            b = b.header(header::COOKIE, format!("sanad_session={cookie}"));
+            if method != "GET" {
+                b = b.header("x-csrf-token", csrf.as_str());
+            }
+        }
+    }
+    let req = match body {
+        Some(v) => b
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(v)),
+        None => b.body(Body::empty()),
+    }
+    .expect("request");
+    let res = t.router.clone().oneshot(req).await.expect("infallible");
+    let status = res.status().as_u16();
+    let ct = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if ct.starts_with("text/event-stream") {
+        return (status, ct);
+    }
+    use http_body_util::BodyExt as _;
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    (status, format!("{ct}\n{}", String::from_utf8_lossy(&bytes)))
+}
+
+async fn events_matrix(t: TestApp) {
+    let t = with_second_agency(t).await;
+    let c = t.issue_id("مريم").await;
+    let cid = c["id"].as_str().expect("id").to_owned();
+    // A MOSD webhook with one delivery in its log.
+    let wh = sanad::storage::WebhookRow {
+        id: "whmatrix".into(),
+        agency_code: "MOSD".into(),
+        url: "http://127.0.0.1:9/hook".into(),
+        event_types: vec![],
+        agencies: vec![],
+        status: "active".into(),
+        disabled_at: None,
+        disabled_reason: None,
+        cursor: 0,
+        created_at: 0,
+    };
+    t.app
+        .store
+        .insert_webhook(&wh, "test")
+        .await
+        .expect("webhook");
+    let r = t.action(&cid, "suspend", "under_review").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let wh = t.app.store.get_webhook("whmatrix").await.expect("get");
+    assert_eq!(t.app.store.fan_out(&wh, 100).await.expect("fan out"), 1);
+    let dl = t
+        .app
+        .store
+        .list_deliveries("whmatrix", None, 10)
+        .await
+        .expect("log")[0]
+        .id;
+
+    let callers: Vec<Caller> = vec![
+        Caller::Public,
+        t.user("admin", Role::Admin, None).await,
+        t.user("reg", Role::Registrar, Some("MOSD")).await,
+        t.token_for("MOSD", &["read", "issue", "revoke"]).await,
+        t.token_for("MOSD", &["events"]).await,
+        t.token_for("MOJ", &["events"]).await,
+    ];
+    let mut failures = Vec::new();
+    for (method, template, body, expected) in EVENTS_TABLE {
+        for (col, caller) in callers.iter().enumerate() {
+            let path = template
+                .replace("{wh}", "whmatrix")
+                .replace("{dl}", &dl.to_string());
+            let body = body.map(|b| b.replace("{cid}", &cid));
+            let (status, text) = status_only(&t, caller, method, &path, body).await;
+            if status != expected[col] {
+                failures.push(format!(
+                    "{method} {template} as {}: expected {}, got {status} ({})",
+                    EVENT_COLUMNS[col],
+                    expected[col],
+                    text.chars().take(160).collect::<String>()
+                ));
+                continue;
+            }
+            if status >= 400 && !text.starts_with("application/problem+json") {
+                failures.push(format!(
+                    "{method} {template} as {}: {status} is not problem+json",
+                    EVENT_COLUMNS[col]
+                ));
+            }
+            // Before its watch (and the grant), MOJ hears nothing of MOSD's credential.
+            if EVENT_COLUMNS[col] == "token_events_other" && *template == "/api/v1/events" {
+                assert!(
+                    !text.contains(&cid),
+                    "MOJ hears MOSD's events before a watch: {text}"
+                );
+            }
+            if EVENT_COLUMNS[col] == "token_events" && *template == "/api/v1/events" {
+                assert!(
+                    text.contains(&cid) && text.contains("credential.suspended"),
+                    "{text}"
+                );
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+both_dbs!(events_authorization_matrix, events_matrix);

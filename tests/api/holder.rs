@@ -280,19 +280,23 @@ async fn console_printables(t: TestApp) {
         assert!(html.contains(want), "certificate lacks {want}");
     }
 
-    // The wrong form for the kind, another agency, no session.
-    t.send(cookie_get(
-        &format!("/console/credentials/{doc_id}/print/card"),
-        &cookie,
-    ))
-    .await
-    .assert_problem(StatusCode::UNPROCESSABLE_ENTITY);
-    t.send(cookie_get(
-        &format!("/console/credentials/{id}/print/card"),
-        &other,
-    ))
-    .await
-    .assert_problem(StatusCode::NOT_FOUND);
+    // The wrong form for the kind, another agency, no session: console error pages (HTML).
+    let r = t
+        .send(cookie_get(
+            &format!("/console/credentials/{doc_id}/print/card"),
+            &cookie,
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.content_type().starts_with("text/html"));
+    let r = t
+        .send(cookie_get(
+            &format!("/console/credentials/{id}/print/card"),
+            &other,
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.content_type().starts_with("text/html"));
     assert_eq!(
         t.get(&format!("/console/credentials/{id}/print/card"))
             .await
@@ -316,9 +320,13 @@ async fn console_printables(t: TestApp) {
             .body(Body::from(format!("csrf={token}&action={action}")))
             .expect("request")
     };
-    t.send(form("create", "wrong"))
-        .await
-        .assert_problem(StatusCode::FORBIDDEN);
+    // A stale form token makes no link: back to the console with a notice.
+    let stale = t.send(form("create", "wrong")).await;
+    assert_eq!(stale.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        stale.headers[header::LOCATION],
+        "/console?msg=msg_stale_form"
+    );
     let made = t.send(form("create", &csrf)).await;
     assert_eq!(made.status, StatusCode::OK, "{}", made.text());
     assert_eq!(made.headers[header::CACHE_CONTROL], "private, no-store");

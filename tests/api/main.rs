@@ -5,6 +5,8 @@ mod audit_log;
 mod authz;
 mod bounded;
 mod callers;
+mod desk;
+mod events;
 mod helpers;
 mod holder;
 mod photo;
