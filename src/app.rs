@@ -157,7 +157,7 @@ impl App {
             Open::Existing => open_existing(&config).await?,
             Open::Create => {
                 if config.database_url.is_none() {
-                    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                    crate::storage::files::private_dir(&config.data_dir).map_err(|e| {
                         anyhow::anyhow!(
                             "cannot create the data folder {} for the SQLite database: {e}; \
                              set SANAD_DATA_DIR / --data-dir to a writable folder",

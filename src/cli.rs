@@ -5,7 +5,7 @@
 use crate::app::{App, create_api_token};
 use crate::config::Config;
 use crate::domain::{AgencyCode, QrClaims, QrText};
-use crate::keys::{DalekVerifier, inspect, verify_compact, verifying_key_from_x};
+use crate::keys::{DalekVerifier, verify_compact, verifying_key_from_x};
 use crate::storage::{AgencyRow, Store, now};
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
@@ -212,8 +212,10 @@ enum UsersCmd {
 
 #[derive(Debug, Subcommand)]
 enum AuditCmd {
-    /// Check the whole log's hash chain against its head; names the first entry changed,
-    /// inserted or removed, and exits non-zero if there is one.
+    /// Check the whole log's hash chain against its head (naming the first entry changed,
+    /// inserted or removed) and every credential, person, user, token, key and agency row
+    /// against its last audited state (naming each row edited, inserted or deleted directly
+    /// in the database); exits non-zero if anything is wrong.
     Verify {
         /// Also check a saved checkpoint (the `signature` JWS of
         /// `GET /api/v1/audit/checkpoint`, or a file holding it): catches history rewritten
@@ -237,10 +239,13 @@ fn read_password() -> anyhow::Result<String> {
     Ok(pw)
 }
 
-/// What `sanad audit verify` prints and whether the log is whole: the chain, then every
-/// bulk batch entry against the rows it committed to.
+/// What `sanad audit verify` prints and whether the log is whole.
+///
+/// Two checks: the log's chain against its head, then every row the log vouches for
+/// (credentials, persons, users, tokens, keys, agencies) against its last audited state,
+/// naming each row changed, inserted or deleted behind Sanad's back.
 pub async fn audit_verify(store: &Store) -> anyhow::Result<(bool, String)> {
-    Ok(match crate::audit::verify_store(store).await? {
+    let (mut ok, mut text) = match crate::audit::verify_store(store).await? {
         Ok(n) => match crate::audit::bulk::verify_batches(store).await? {
             Ok(b) => (
                 true,
@@ -249,7 +254,17 @@ pub async fn audit_verify(store: &Store) -> anyhow::Result<(bool, String)> {
             Err(m) => (false, format!("audit log BROKEN: {m}")),
         },
         Err(b) => (false, format!("audit log BROKEN: {b}")),
-    })
+    };
+    let problems = store.state_problems().await?;
+    if problems.is_empty() {
+        text.push_str("\nrecorded state intact: every vouched row matches the log");
+    } else {
+        ok = false;
+        for p in problems {
+            text.push_str(&format!("\nSTATE MISMATCH: {p}"));
+        }
+    }
+    Ok((ok, text))
 }
 
 async fn import_cmd(
@@ -583,6 +598,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let store = open_store(&config).await?;
             let (mut ok, text) = audit_verify(&store).await?;
             println!("{text}");
+            let interval = i64::try_from(config.checkpoint_interval_secs.max(1))?;
+            let cps =
+                crate::audit::checkpoint_problems(&store, interval, crate::storage::now()).await?;
+            if cps.is_empty() {
+                println!(
+                    "signed checkpoints consistent; every entry older than {interval} s is covered"
+                );
+            }
+            for p in cps {
+                ok = false;
+                println!("CHECKPOINT PROBLEM: {p}");
+            }
             if let Some(c) = checkpoint {
                 let jws = match std::fs::read_to_string(&c) {
                     Ok(s) => s,
@@ -695,12 +722,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let _deliver = crate::events::deliver::spawn(&app);
     let _purge = crate::auth::spawn_purge(app.store.clone(), Duration::from_secs(300));
     crate::web::bulk::resume_jobs(&app).await?;
+    crate::audit::spawn_checkpoints(
+        &app,
+        Duration::from_secs(app.config.checkpoint_interval_secs.max(1)),
+    );
     tracing::info!(listen = %listener.local_addr()?, public_url = %app.config.public_base(), "sanad is serving");
-    axum::serve(
-        listener,
-        crate::web::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    let limits = crate::web::server::Limits {
+        max_connections: app.config.max_connections,
+        header_timeout: Duration::from_secs(app.config.header_timeout_secs.max(1)),
+    };
+    crate::web::server::serve(listener, crate::web::router(app), limits, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
@@ -751,7 +782,8 @@ async fn verify_remote(base: &str, text: &str) -> anyhow::Result<serde_json::Val
     let mut local = serde_json::Map::new();
     if let Some(token) = &token {
         let jwks = http_json(&format!("{base}/.well-known/jwks.json"), None).await?;
-        let header = inspect(token).map_err(|e| anyhow::anyhow!("token refused: {e}"))?;
+        let header = crate::keys::kind::expect(token, crate::keys::Artefact::QrToken)
+            .map_err(|e| anyhow::anyhow!("token refused: {e}"))?;
         let jwk = jwks["keys"]
             .as_array()
             .into_iter()

@@ -80,6 +80,36 @@ pub struct Config {
     /// already set in the environment win over the file.
     #[arg(long, global = true, value_name = "FILE")]
     pub env_file: Option<PathBuf>,
+    /// Most open HTTP connections at once; further clients wait in the listen backlog.
+    #[arg(
+        long,
+        global = true,
+        env = "SANAD_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, and the longest a kept-alive
+    /// connection may sit idle between requests.
+    #[arg(
+        long,
+        global = true,
+        env = "SANAD_HEADER_TIMEOUT",
+        default_value_t = 10
+    )]
+    pub header_timeout_secs: u64,
+    /// Reverse proxies (comma-separated IPs or CIDRs) whose X-Forwarded-For / Forwarded
+    /// headers name the real client. Empty: the socket address is the client.
+    #[arg(long, global = true, env = "SANAD_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
+    /// Seconds between signed audit checkpoints (when the log has grown); `sanad audit
+    /// verify` expects every entry older than this to be covered by one.
+    #[arg(
+        long,
+        global = true,
+        env = "SANAD_CHECKPOINT_INTERVAL",
+        default_value_t = 60
+    )]
+    pub checkpoint_interval_secs: u64,
     /// Events: webhook deliveries, holder notifications, stream heartbeats.
     #[command(flatten)]
     pub events: EventsConfig,
@@ -383,6 +413,10 @@ impl Config {
             keep_documents: true,
             rate_limit: 0.0,
             env_file: None,
+            max_connections: 1024,
+            header_timeout_secs: 10,
+            trusted_proxies: String::new(),
+            checkpoint_interval_secs: 60,
             events: EventsConfig::default(),
         }
     }

@@ -13,6 +13,10 @@ pub enum AppError {
     /// Malformed request (not JSON, wrong shape).
     #[error("{0}")]
     BadRequest(String),
+    /// Caller JSON carries members only Sanad may set (reserved claims or types), named by
+    /// their JSON paths. Refused, never stripped.
+    #[error("reserved member(s) a caller may not set: {}", .0.join(", "))]
+    Reserved(Vec<String>),
     /// Well-formed but invalid input.
     #[error(transparent)]
     Invalid(#[from] Invalid),
@@ -72,6 +76,7 @@ impl AppError {
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad-request"),
+            Self::Reserved(_) => (StatusCode::BAD_REQUEST, "reserved-member"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-input"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -136,6 +141,7 @@ impl IntoResponse for AppError {
                 (Some("internal error; it has been logged".to_owned()), None)
             }
             Self::Invalid(i) => (Some(i.message.clone()), Some(i.field.to_owned())),
+            Self::Reserved(m) => (Some(self.to_string()), m.first().cloned()),
             other => (Some(other.to_string()), None),
         };
         let mut res = problem(status, slug, detail, field);

@@ -11,7 +11,7 @@ pub mod merkle;
 
 use crate::app::App;
 use crate::domain::AgencyCode;
-use crate::keys::sign_compact;
+use crate::keys::{Artefact, kind};
 use crate::storage::{AuditRow, Store, now};
 use sha2::Digest as _;
 
@@ -174,11 +174,22 @@ pub async fn verify_checkpoint(
     store: &Store,
     jws: &str,
 ) -> anyhow::Result<Result<u64, CheckpointMismatch>> {
-    let header = match crate::keys::inspect(jws.trim()) {
+    let keys = store.list_keys().await?;
+    let entries = store.audit_hashes().await?;
+    verify_checkpoint_with(&keys, &entries, jws)
+}
+
+/// [`verify_checkpoint`] against keys and entry hashes already read (so many checkpoints
+/// can be checked with one read of the log).
+pub fn verify_checkpoint_with(
+    keys: &[crate::storage::KeyRow],
+    entries: &[String],
+    jws: &str,
+) -> anyhow::Result<Result<u64, CheckpointMismatch>> {
+    let header = match kind::expect(jws.trim(), Artefact::AuditCheckpoint) {
         Ok(h) => h,
         Err(e) => return Ok(Err(CheckpointMismatch::Signature(e.to_string()))),
     };
-    let keys = store.list_keys().await?;
     let Some(key) = keys.iter().find(|k| k.kid == header.kid) else {
         return Ok(Err(CheckpointMismatch::Signature(format!(
             "unknown key {}",
@@ -196,8 +207,10 @@ pub async fn verify_checkpoint(
         tree_size: u64,
         root_hash: String,
     }
-    let signed: Signed = serde_json::from_slice(&payload)?;
-    let entries = store.audit_hashes().await?;
+    let signed: Signed = match kind::expect_payload(&payload, Artefact::AuditCheckpoint) {
+        Ok(v) => serde_json::from_value(v)?,
+        Err(e) => return Ok(Err(CheckpointMismatch::Signature(e.to_string()))),
+    };
     let n = usize::try_from(signed.tree_size)?;
     if n > entries.len() {
         return Ok(Err(CheckpointMismatch::Shorter {
@@ -258,13 +271,8 @@ pub async fn checkpoint(app: &App) -> anyhow::Result<Checkpoint> {
         "iss": agency.as_str(), "tree_size": entries.len(), "root_hash": merkle::hex(&root),
         "timestamp": timestamp,
     });
-    let signature = sign_compact(
-        &serde_json::to_vec(&payload)?,
-        Some("sanad-checkpoint+jwt"),
-        None,
-        &key.signer(&key.kid),
-    )
-    .map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
+    let signature = kind::sign(Artefact::AuditCheckpoint, &payload, &key.signer(&key.kid))
+        .map_err(|e| anyhow::anyhow!("signing the checkpoint: {e}"))?;
     Ok(Checkpoint {
         tree_size: entries.len() as u64,
         root_hash: merkle::hex(&root),
@@ -299,4 +307,95 @@ pub async fn inclusion_proof(
             .collect(),
         root_hash: merkle::hex(&merkle::root(&all)),
     }))
+}
+
+/// Sign and store a checkpoint if the log has grown since the last stored one. Run every
+/// `SANAD_CHECKPOINT_INTERVAL` by the serving process.
+pub async fn checkpoint_if_grown(app: &App) -> anyhow::Result<Option<u64>> {
+    let last = app
+        .store
+        .checkpoints()
+        .await?
+        .last()
+        .map_or(0, |c| c.tree_size);
+    let (head, _) = app.store.audit_head().await?;
+    if head <= last {
+        return Ok(None);
+    }
+    let cp = checkpoint(app).await?;
+    app.store
+        .insert_checkpoint(
+            i64::try_from(cp.tree_size)?,
+            &cp.root_hash,
+            cp.timestamp,
+            &cp.kid,
+            &cp.signature,
+        )
+        .await?;
+    Ok(Some(cp.tree_size))
+}
+
+/// Sign checkpoints every `every` in the background (the first one at once).
+pub fn spawn_checkpoints(app: &std::sync::Arc<App>, every: std::time::Duration) {
+    let app = std::sync::Arc::downgrade(app);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let Some(app) = app.upgrade() else { return };
+            if let Err(e) = checkpoint_if_grown(&app).await {
+                tracing::warn!(error = %e, "signing an audit checkpoint failed; will retry");
+            }
+        }
+    });
+}
+
+/// What the stored checkpoints say about the log: each verifies and still matches the
+/// log's prefix, and every entry older than `interval` (at `now`) is covered by a
+/// checkpoint signed within `interval` (plus a grace of one interval) of the entry's own
+/// time. An entry appended behind the log's back, even with recomputed hashes, is either
+/// not covered at all, or covered only by a checkpoint signed long after the time it
+/// claims: both are named here.
+pub async fn checkpoint_problems(
+    store: &Store,
+    interval: i64,
+    now: i64,
+) -> anyhow::Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let cps = store.checkpoints().await?;
+    let keys = store.list_keys().await?;
+    let entries = store.audit_hashes().await?;
+    let mut good: Vec<(i64, i64)> = Vec::new();
+    for c in &cps {
+        match verify_checkpoint_with(&keys, &entries, &c.signature)? {
+            Ok(n) if i64::try_from(n)? == c.tree_size => good.push((c.tree_size, c.timestamp)),
+            Ok(n) => problems.push(format!(
+                "stored checkpoint of {} entries signs {n}",
+                c.tree_size
+            )),
+            Err(m) => problems.push(format!("stored checkpoint of {} entries: {m}", c.tree_size)),
+        }
+    }
+    for w in good.windows(2) {
+        if w[1].1 < w[0].1 {
+            problems.push(format!(
+                "checkpoint of {} entries is dated before the one of {}",
+                w[1].0, w[0].0
+            ));
+        }
+    }
+    for (seq, at) in store.audit_times().await? {
+        let first = good.iter().find(|(size, _)| *size >= seq);
+        match first {
+            None if at < now - interval => problems.push(format!(
+                "entry {seq} is older than {interval} s but no signed checkpoint covers it"
+            )),
+            Some((_, signed)) if *signed > at + 2 * interval => problems.push(format!(
+                "entry {seq} claims a time {} s before the first checkpoint that covers it: added behind the log's back",
+                signed - at
+            )),
+            _ => {}
+        }
+    }
+    Ok(problems)
 }

@@ -2,9 +2,11 @@
 //! both become one [`Principal`] — a role, an agency and a set of [`Scope`]s — so a single
 //! function, [`authorize`], decides every request whichever way the caller signed in.
 //!
-//! Sign-in is throttled per account and per address in the database (so every instance
-//! agrees), and every success, failure, lock-out and sign-out is audited without the
-//! password or the name typed.
+//! Sign-in is throttled in the database (so every instance agrees) with exponential waits
+//! per account-and-address and per real client address, and only a short capped wait per
+//! account from addresses it has never signed in from, so one client's failures can slow
+//! guessing but never lock another user out. Every success, failure, refusal and sign-out
+//! is audited without the password or the name typed.
 
 pub mod password;
 
@@ -242,12 +244,18 @@ fn denied(d: Denied) -> AppError {
 pub const SESSION_IDLE_SECS: i64 = 30 * 60;
 /// Absolute lifetime of a console session.
 pub const SESSION_MAX_SECS: i64 = 12 * 3600;
-/// Failed sign-ins (per account, per address) before a lock.
-pub const LOGIN_MAX_FAILURES: i64 = 5;
+/// Failed sign-ins (per key) that cost nothing; after that each failure doubles the wait.
+pub const LOGIN_MAX_FAILURES: i64 = 3;
 /// Failures older than this are forgotten.
 pub const LOGIN_WINDOW_SECS: i64 = 15 * 60;
-/// How long a lock lasts.
+/// The longest wait for one client address (alone, or on one account).
 pub const LOGIN_LOCK_SECS: i64 = 15 * 60;
+/// The longest wait an account imposes on an address it has not signed in from before.
+/// Kept short on purpose: anyone can make an account's failures climb, so this slows
+/// guessing (one try per half minute, across all addresses) without becoming a lock.
+pub const LOGIN_ACCOUNT_MAX_DELAY_SECS: i64 = 30;
+/// How long an address stays known for an account after a successful sign-in from it.
+pub const LOGIN_KNOWN_SECS: i64 = 90 * 24 * 3600;
 
 /// Why a sign-in failed (the caller sees one generic message for both refusals).
 #[derive(Debug, thiserror::Error)]
@@ -294,7 +302,17 @@ pub async fn login(
     addr: &str,
 ) -> Result<NewSession, LoginError> {
     let username = username.trim();
-    let user_key = format!("user:{}", username.to_lowercase());
+    let name = username.to_lowercase();
+    // Three throttles, none of which one client can turn against another:
+    // - `pair`: this account from this address (exponential, up to 15 min);
+    // - `addr`: this address on any account (exponential, up to 15 min), only when the
+    //   address is real (the socket peer, or forwarded by a trusted proxy);
+    // - `user`: this account from any address (exponential, capped at 30 s), not applied to
+    //   an address the account has signed in from before (`known`).
+    let user_key = format!("user:{name}");
+    let pair_key = format!("pair:{name}|{addr}");
+    let known_key = format!("known:{name}|{addr}");
+    let real = addr != "unknown";
     let addr_key = format!("addr:{addr}");
     let t = now();
     let user = match app.store.get_user_by_name(username).await {
@@ -303,10 +321,15 @@ pub async fn login(
         Err(e) => return Err(e.into()),
     };
     let subject = user.as_ref().map_or("-", |u| u.id.as_str()).to_owned();
-    let locked_until = app
-        .store
-        .throttle_locked_until(&[&user_key, &addr_key])
-        .await?;
+    let known = app.store.throttle_locked_until(&[&known_key]).await? > t;
+    let mut keys: Vec<&str> = vec![&pair_key];
+    if real {
+        keys.push(&addr_key);
+    }
+    if !known {
+        keys.push(&user_key);
+    }
+    let locked_until = app.store.throttle_locked_until(&keys).await?;
     if locked_until > t {
         app.store
             .audit_event(
@@ -332,9 +355,16 @@ pub async fn login(
         .map_err(|e| anyhow::anyhow!("password check failed: {e}"))?;
     let ok = matches && user.as_ref().is_some_and(|u| u.disabled_at.is_none());
     let Some(user) = user.filter(|_| ok) else {
-        for k in [&user_key, &addr_key] {
+        let mut fails = vec![
+            (&pair_key, LOGIN_LOCK_SECS),
+            (&user_key, LOGIN_ACCOUNT_MAX_DELAY_SECS),
+        ];
+        if real {
+            fails.push((&addr_key, LOGIN_LOCK_SECS));
+        }
+        for (k, cap) in fails {
             app.store
-                .throttle_fail(k, t, LOGIN_MAX_FAILURES, LOGIN_WINDOW_SECS, LOGIN_LOCK_SECS)
+                .throttle_fail(k, t, LOGIN_MAX_FAILURES, LOGIN_WINDOW_SECS, cap)
                 .await?;
         }
         app.store
@@ -348,7 +378,10 @@ pub async fn login(
         tracing::info!(user.id = %subject, "sign-in failed");
         return Err(LoginError::BadCredentials);
     };
-    app.store.throttle_reset(&user_key).await?;
+    app.store.throttle_reset(&pair_key).await?;
+    app.store
+        .throttle_known(&known_key, t + LOGIN_KNOWN_SECS)
+        .await?;
     let secret = random_base32(32);
     let csrf_token = random_base32(32);
     app.store

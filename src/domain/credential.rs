@@ -131,8 +131,10 @@ impl DocumentMeta {
     }
 }
 
-/// The claims inside a QR token. Field names are one letter to keep the QR small.
+/// The claims inside a QR token. Field names are one letter to keep the QR small. Unknown
+/// members are refused: a QR token carries these claims and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct QrClaims {
     /// Issuing agency code.
     #[serde(rename = "i")]

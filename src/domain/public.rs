@@ -40,6 +40,10 @@ pub struct PublicCredential {
     pub issued_at: String,
     /// The name as printed on the credential.
     pub name_as_printed: String,
+    /// True when the key that signed it has been revoked (its signature proves nothing any
+    /// more, whatever the status); absent otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub key_revoked: bool,
     /// For a document certificate: what is printed on the document anyway (type, number,
     /// title, issue date), so an officer holding the paper can compare it without the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]

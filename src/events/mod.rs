@@ -14,13 +14,14 @@ pub mod deliver;
 pub mod listen;
 pub mod notify;
 
-use crate::keys::{PrivateKey, sign_compact};
+use crate::keys::{Artefact, PrivateKey, kind};
 use crate::storage::EventRow;
 use serde::{Deserialize, Serialize};
 
 /// JWS `typ` of a webhook delivery. Its own type, so no other verifier of Sanad's accepts a
 /// delivery and a delivery verifier accepts nothing else.
-pub const EVENT_JWT_TYP: &str = "sanad-event+jwt";
+/// (The one table of signed kinds is `keys::kind`.)
+pub const EVENT_JWT_TYP: &str = kind::TYP_EVENT;
 
 /// Every event type, in the order a credential's life produces them.
 pub const EVENT_TYPES: &[&str] = &[
@@ -105,12 +106,8 @@ pub fn sign_delivery(
         "webhook": webhook_id,
         "event": event,
     });
-    sign_compact(
-        payload.to_string().as_bytes(),
-        Some(EVENT_JWT_TYP),
-        None,
-        &key.signer(&key.kid),
-    )
+    kind::sign(Artefact::Event, &payload, &key.signer(&key.kid))
+        .map_err(|e| josekit::JoseError::InvalidJson(anyhow::anyhow!("{e}")))
 }
 
 /// Retry timing shared by webhooks and notifications.

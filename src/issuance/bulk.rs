@@ -19,7 +19,7 @@ use crate::domain::{
     PersonInput, QrClaims,
 };
 use crate::error::AppError;
-use crate::keys::{PrivateKey, sign_compact};
+use crate::keys::{Artefact, PrivateKey, kind};
 use crate::storage::{
     BulkChunk, BulkCredential, BulkResultRow, NewCredential, PersonRow, StoreError, now,
 };
@@ -599,7 +599,7 @@ async fn build_chunk(
             status: (list, index),
             digest: d.digest.map(|x| x.b64()),
         };
-        payloads.push(serde_json::to_vec(&claims).map_err(anyhow::Error::from)?);
+        payloads.push(serde_json::to_value(&claims).map_err(anyhow::Error::from)?);
         slots.push((id, list, index));
     }
     let signer_key = Arc::clone(key);
@@ -649,7 +649,7 @@ async fn build_chunk(
 }
 
 /// Sign every payload, the work split over all cores.
-fn sign_all(key: &PrivateKey, payloads: &[Vec<u8>]) -> Result<Vec<String>, AppError> {
+fn sign_all(key: &PrivateKey, payloads: &[serde_json::Value]) -> Result<Vec<String>, AppError> {
     if payloads.is_empty() {
         return Ok(Vec::new());
     }
@@ -662,7 +662,7 @@ fn sign_all(key: &PrivateKey, payloads: &[Vec<u8>]) -> Result<Vec<String>, AppEr
                 s.spawn(move || {
                     let signer = key.signer(key.short_kid());
                     part.iter()
-                        .map(|p| sign_compact(p, None, None, &signer))
+                        .map(|p| kind::sign(Artefact::QrToken, p, &signer))
                         .collect::<Result<Vec<_>, _>>()
                 })
             })

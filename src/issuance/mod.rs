@@ -9,10 +9,11 @@ use crate::domain::{
     Invalid, PersonId, QrClaims, ReasonCode, StatusAction, token_to_digits,
 };
 use crate::error::AppError;
-use crate::keys::sign_compact;
+use crate::keys::{Artefact, kind};
 use crate::status::LIST_SIZE;
 use crate::storage::{CredentialRow, NewCredential, PersonRow, StatusChange, StoreError, now};
 pub mod bulk;
+pub mod caller;
 pub mod vc;
 
 use anyhow::Context as _;
@@ -130,13 +131,41 @@ pub async fn issue_digital_id(
     issue(app, actor, person_draft(&p), None).await
 }
 
-/// Issue a document certificate.
+/// Issue a document certificate. The uploaded file's media type is the caller's word, so
+/// the one Sanad uses internally to mark a VC-API credential's JSON is never taken from it:
+/// an upload typed `application/vc+ld+json` is kept as an ordinary file.
 #[tracing::instrument(skip_all, fields(agency.code = %actor.agency))]
 pub async fn issue_document(
     app: &App,
     actor: &Actor,
-    doc: DocumentInput,
+    mut doc: DocumentInput,
 ) -> Result<CredentialRow, AppError> {
+    if let Some((_, media)) = &mut doc.file {
+        let essence = media.split(';').next().unwrap_or_default().trim();
+        if essence.eq_ignore_ascii_case(vc::VC_SUBMITTED_MEDIA_TYPE) {
+            *media = "application/octet-stream".into();
+        }
+    }
+    issue(app, actor, document_draft(doc), None).await
+}
+
+/// Issue a VC-API credential: the caller's credential JSON (already checked by
+/// [`caller::refuse_reserved`]) is kept under the internal marker so the full credential
+/// can be rebuilt from it.
+#[tracing::instrument(skip_all, fields(agency.code = %actor.agency))]
+pub async fn issue_vcapi(
+    app: &App,
+    actor: &Actor,
+    meta: DocumentMeta,
+    credential: &serde_json::Value,
+) -> Result<CredentialRow, AppError> {
+    caller::refuse_reserved(credential)?;
+    let bytes = serde_json::to_vec(credential).map_err(|e| AppError::Internal(e.into()))?;
+    let doc = DocumentInput {
+        meta,
+        digest: DocumentDigest::of(&bytes),
+        file: Some((bytes, vc::VC_SUBMITTED_MEDIA_TYPE.into())),
+    };
     issue(app, actor, document_draft(doc), None).await
 }
 
@@ -214,9 +243,9 @@ async fn issue(
             status: (list, index),
             digest: draft.digest.map(|d| d.b64()),
         };
-        let payload = serde_json::to_vec(&claims).context("claims to JSON")?;
-        let token = sign_compact(&payload, None, None, &key.signer(key.short_kid()))
-            .map_err(|e| anyhow::anyhow!("signing failed: {e}"))?;
+        let payload = serde_json::to_value(&claims).context("claims to JSON")?;
+        let token = kind::sign(Artefact::QrToken, &payload, &key.signer(key.short_kid()))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let new = NewCredential {
             id: id.to_string(),
             agency_code: actor.agency.to_string(),

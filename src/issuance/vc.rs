@@ -8,7 +8,7 @@
 use crate::app::App;
 use crate::domain::rfc3339;
 use crate::error::AppError;
-use crate::keys::sign_compact;
+use crate::keys::{Artefact, kind};
 use crate::storage::{CredentialRow, PersonRow};
 use serde_json::{Value, json};
 
@@ -129,14 +129,40 @@ pub fn credential_json(
     vc
 }
 
-/// Sign a credential JSON as `vc+jwt` with the key that issued the credential.
-pub fn sign_vc(app: &App, c: &CredentialRow, vc: &Value) -> Result<String, AppError> {
+/// Sign a credential JSON as `vc+jwt` with the key that issued the credential, as `kind`
+/// (a full credential or a VC-API credential: the payload must be of that kind).
+pub fn sign_vc(
+    app: &App,
+    c: &CredentialRow,
+    vc: &Value,
+    kind_of: Artefact,
+) -> Result<String, AppError> {
     let key = app.keys.private_key(&c.kid).ok_or_else(|| {
         AppError::Conflict("the key that issued this credential cannot sign any more (revoked or not held here); re-issue it".into())
     })?;
-    let payload = serde_json::to_vec(vc).map_err(|e| AppError::Internal(e.into()))?;
-    sign_compact(&payload, Some("vc+jwt"), Some("vc"), &key.signer(&key.kid))
+    kind::sign(kind_of, vc, &key.signer(&key.kid))
         .map_err(|e| AppError::Internal(anyhow::anyhow!("signing the VC: {e}")))
+}
+
+/// The caller's JSON of a VC-API credential, if `c` is one and its stored JSON is still an
+/// object free of reserved members. Anything else (a row from before the reserved-member
+/// rule, or damaged data) is logged and the credential is served in Sanad's own
+/// document-certificate form instead, so it never fails for ever.
+async fn submitted_json(app: &App, c: &CredentialRow) -> Result<Option<Value>, AppError> {
+    if c.doc_media_type.as_deref() != Some(VC_SUBMITTED_MEDIA_TYPE) {
+        return Ok(None);
+    }
+    let Some((bytes, _)) = app.store.get_document_file(&c.id).await? else {
+        tracing::warn!(credential.id = %c.id, "VC-API credential without its JSON: served as a certificate");
+        return Ok(None);
+    };
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v) if v.is_object() && kind::reserved_members(&v).is_empty() => Ok(Some(v)),
+        _ => {
+            tracing::warn!(credential.id = %c.id, "stored VC-API JSON is unusable: served as a certificate");
+            Ok(None)
+        }
+    }
 }
 
 /// The full credential of a stored credential, signed.
@@ -145,16 +171,14 @@ pub async fn full_credential(app: &App, c: &CredentialRow) -> Result<String, App
         Some(pid) => Some(app.store.get_person(pid).await?),
         None => None,
     };
-    let submitted = if c.doc_media_type.as_deref() == Some(VC_SUBMITTED_MEDIA_TYPE) {
-        let (bytes, _) = app.store.get_document_file(&c.id).await?.ok_or_else(|| {
-            AppError::Internal(anyhow::anyhow!("VC-API credential without its JSON"))
-        })?;
-        Some(serde_json::from_slice(&bytes).map_err(|e| AppError::Internal(e.into()))?)
+    let submitted = submitted_json(app, c).await?;
+    let kind_of = if submitted.is_some() {
+        Artefact::VcApiCredential
     } else {
-        None
+        Artefact::FullCredential
     };
     let vc = credential_json(app, c, person.as_ref(), submitted);
-    sign_vc(app, c, &vc)
+    sign_vc(app, c, &vc, kind_of)
 }
 
 /// Media type under which a VC-API credential's submitted JSON is kept.

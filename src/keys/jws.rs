@@ -120,6 +120,9 @@ pub enum TokenError {
     /// The signature does not verify.
     #[error("signature does not verify")]
     Signature,
+    /// A genuine artefact of another kind (its `typ` or shape is not the one expected here).
+    #[error("not a {0}: another kind of signed artefact")]
+    WrongKind(&'static str),
 }
 
 /// The parts of a header we look at.
@@ -209,9 +212,9 @@ pub fn verify_compact(token: &str, verifier: &DalekVerifier) -> Result<Vec<u8>, 
         .map_err(|_| TokenError::Malformed("payload is not base64url"))
 }
 
-/// Sign `payload` as a compact JWS. `typ` and `cty` are omitted for QR tokens (every byte
-/// counts).
-pub fn sign_compact(
+/// Sign `payload` as a compact JWS. Only [`super::kind::sign`] calls this, with the `typ`
+/// and `cty` of the artefact kind it checked the payload against.
+pub(super) fn sign_compact(
     payload: &[u8],
     typ: Option<&str>,
     cty: Option<&str>,

@@ -11,13 +11,14 @@
 
 pub mod batch;
 mod jws;
+pub mod kind;
 mod registry;
 pub mod trust;
 
 pub use jws::{
-    DalekSigner, DalekVerifier, MAX_TOKEN_LEN, TokenError, TokenHeader, inspect, sign_compact,
-    verify_compact,
+    DalekSigner, DalekVerifier, MAX_TOKEN_LEN, TokenError, TokenHeader, inspect, verify_compact,
 };
+pub use kind::{Artefact, SignError};
 pub use registry::{KeyEntry, KeyRegistry, KeySetupError, KeyStatus, generate_key, revoke, rotate};
 
 use crate::domain::AgencyCode;
@@ -160,7 +161,7 @@ impl PrivateKey {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        crate::storage::files::private_dir(dir).map_err(io)?;
         write_private_file(&path, pem.as_bytes()).map_err(io)?;
         Ok(path)
     }

@@ -8,7 +8,7 @@
 //! first place is the operator's decision when importing, as with any trust anchor.
 
 use super::{
-    DalekVerifier, KeyEntry, KeyStatus, PrivateKey, inspect, sign_compact, thumbprint,
+    Artefact, DalekVerifier, KeyEntry, KeyStatus, PrivateKey, SignError, thumbprint,
     verify_compact, verifying_key_from_x,
 };
 use crate::storage::{AgencyRow, KeyRow, now};
@@ -80,7 +80,7 @@ pub fn build(
     keys: &[std::sync::Arc<KeyEntry>],
     key_rows: &[KeyRow],
     signer: &PrivateKey,
-) -> Result<String, josekit::JoseError> {
+) -> Result<String, SignError> {
     let iat = now();
     let list = TrustList {
         iss: base.to_owned(),
@@ -122,14 +122,8 @@ pub fn build(
             })
             .collect(),
     };
-    let payload =
-        serde_json::to_vec(&list).map_err(|e| josekit::JoseError::InvalidJson(e.into()))?;
-    sign_compact(
-        &payload,
-        Some("sanad-trust-list+jwt"),
-        None,
-        &signer.signer(&signer.kid),
-    )
+    let payload = serde_json::to_value(&list).map_err(|e| SignError::Jose(e.to_string()))?;
+    super::kind::sign(Artefact::TrustList, &payload, &signer.signer(&signer.kid))
 }
 
 /// Why an imported trust list was refused.
@@ -146,10 +140,8 @@ pub enum TrustError {
 /// Parse and check a trust list JWT. `pin` requires the signing key's kid.
 pub fn parse_verified(jwt: &str, pin: Option<&str>) -> Result<TrustList, TrustError> {
     use base64::Engine as _;
-    let header = inspect(jwt.trim()).map_err(|e| TrustError::Format(e.to_string()))?;
-    if header.typ.as_deref() != Some("sanad-trust-list+jwt") {
-        return Err(TrustError::Format("typ is not sanad-trust-list+jwt".into()));
-    }
+    let header = super::kind::expect(jwt.trim(), Artefact::TrustList)
+        .map_err(|e| TrustError::Format(e.to_string()))?;
     let payload_b64 = jwt.trim().split('.').nth(1).unwrap_or_default();
     let unverified: TrustList = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload_b64)
@@ -271,11 +263,10 @@ mod tests {
                 }],
             }],
         };
-        let payload = serde_json::to_vec(&list).expect("json");
-        sign_compact(
+        let payload = serde_json::to_value(&list).expect("json");
+        crate::keys::kind::sign(
+            crate::keys::Artefact::TrustList,
             &payload,
-            Some("sanad-trust-list+jwt"),
-            None,
             &k.signer(&k.kid),
         )
         .expect("sign")

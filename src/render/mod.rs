@@ -6,3 +6,4 @@ pub mod pages;
 pub mod photo;
 pub mod qr;
 pub mod qr_read;
+pub mod upload;

@@ -5,7 +5,11 @@
 //! bytes) survives: the output carries only what the JPEG encoder writes. The EXIF orientation
 //! is applied first so the stored picture stands upright without its metadata.
 
-use image::{DynamicImage, ImageDecoder as _, ImageFormat, ImageReader, Limits};
+use super::upload::UploadError;
+#[cfg(test)]
+use image::ImageFormat;
+use image::{DynamicImage, ImageDecoder as _};
+#[cfg(test)]
 use std::io::Cursor;
 
 /// Largest upload accepted, in bytes.
@@ -34,24 +38,13 @@ pub enum PhotoError {
 /// Decode a JPEG or PNG, upright it, shrink it to at most [`MAX_OUTPUT_SIDE`] on the longer
 /// side and re-encode it as a baseline JPEG without metadata.
 pub fn normalise(bytes: &[u8]) -> Result<Vec<u8>, PhotoError> {
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| PhotoError::Undecodable(e.to_string()))?;
-    if !matches!(reader.format(), Some(ImageFormat::Jpeg | ImageFormat::Png)) {
-        return Err(PhotoError::NotJpegOrPng);
-    }
-    let mut limits = Limits::default();
-    limits.max_alloc = Some(256 * 1024 * 1024);
-    reader.limits(limits);
     let undecodable = |e: image::ImageError| PhotoError::Undecodable(e.to_string());
-    let mut decoder = reader.into_decoder().map_err(undecodable)?;
-    let (w, h) = decoder.dimensions();
-    if w > MAX_INPUT_SIDE || h > MAX_INPUT_SIDE {
-        return Err(PhotoError::TooManyPixels(w, h));
-    }
-    if w == 0 || h == 0 {
-        return Err(PhotoError::Undecodable("the image is empty".into()));
-    }
+    let mut decoder = match super::upload::check(bytes, MAX_INPUT_SIDE, 256 * 1024 * 1024) {
+        Ok(c) => c.decoder,
+        Err(UploadError::NotJpegOrPng) => return Err(PhotoError::NotJpegOrPng),
+        Err(UploadError::TooLarge(w, h, _)) => return Err(PhotoError::TooManyPixels(w, h)),
+        Err(UploadError::Unreadable(m)) => return Err(PhotoError::Undecodable(m)),
+    };
     let orientation = decoder.orientation().map_err(undecodable)?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
     img.apply_orientation(orientation);

@@ -176,14 +176,22 @@ pub fn svg_at(code: &QrCode, module_mm: f64) -> String {
     )
 }
 
+/// Largest width or height of a photo of a QR (a phone photo is ~4000 px).
+pub const MAX_SCAN_SIDE: u32 = 4096;
+/// Most bytes the image decoder may allocate for one photo of a QR.
+const MAX_SCAN_ALLOC: u64 = 96 * 1024 * 1024;
+
 /// Decode the first QR code found in an image (PNG or JPEG bytes). Used for `POST
 /// /api/v1/verify` with a photo and by `sanad verify` with a file.
+///
+/// The header is read first: anything but a complete JPEG or PNG of at most
+/// [`MAX_SCAN_SIDE`] pixels a side is refused before a pixel is decoded (see
+/// [`super::upload`]). Callers on the async runtime run this on the blocking pool.
 pub fn decode_image(bytes: &[u8]) -> Result<String, String> {
-    let img = image::load_from_memory(bytes).map_err(|e| format!("not a readable image: {e}"))?;
-    let (w, h) = (img.width(), img.height());
-    if w.saturating_mul(h) > 25_000_000 {
-        return Err("image too large (more than 25 megapixels)".into());
-    }
+    let checked =
+        super::upload::check(bytes, MAX_SCAN_SIDE, MAX_SCAN_ALLOC).map_err(|e| e.to_string())?;
+    let img = image::DynamicImage::from_decoder(checked.decoder)
+        .map_err(|e| format!("not a readable image: {e}"))?;
     super::qr_read::decode_luma(img.to_luma8())
 }
 

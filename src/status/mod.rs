@@ -8,10 +8,12 @@
 //! the same bytes that are published as status lists. Slots are drawn at random (herd
 //! privacy: neighbouring indexes say nothing about issue order) and never reused.
 //!
-//! Every write in Sanad appends to the `status_changes` feed inside its transaction, and the
-//! writers are serialised on the audit head, so the feed is in commit order. Each instance
-//! applies the feed after its own writes and polls it for other instances' writes, so a
-//! change shows everywhere within the poll interval.
+//! Every issuance and status change appends its audit entry inside its transaction, and the
+//! writers are serialised on the audit head, so the log is in commit order. The view is
+//! built by replaying those chained entries (not from the `credentials` rows, which a
+//! direct database edit could change); each instance applies them after its own writes
+//! and polls for other instances' writes, so a change shows everywhere within the poll
+//! interval.
 
 pub mod publish;
 pub mod remote;
@@ -25,12 +27,17 @@ use std::sync::RwLock;
 /// Entries per status list (131,072 = 2^17, 32 KiB of 2-bit entries).
 pub const LIST_SIZE: u32 = 131_072;
 
-/// One status list: 2-bit statuses plus an allocation bitmap.
+/// One status list: 2-bit statuses, an allocation bitmap, and each slot's owner.
+///
+/// The owner is a keyed 64-bit hash of the credential id that holds the slot, so a token
+/// that names a slot can be checked to name the slot's own credential (8 bytes a slot:
+/// 1 MiB a list).
 #[derive(Debug, Clone)]
 pub struct StatusList {
     size: u32,
     bits: Vec<u8>,
     allocated: Vec<u64>,
+    owners: Vec<u64>,
     used: u32,
 }
 
@@ -41,6 +48,7 @@ impl StatusList {
             size,
             bits: vec![0; (size as usize).div_ceil(4)],
             allocated: vec![0; (size as usize).div_ceil(64)],
+            owners: Vec::new(),
             used: 0,
         }
     }
@@ -61,6 +69,19 @@ impl StatusList {
     /// Whether `idx` belongs to a credential.
     pub fn is_allocated(&self, idx: u32) -> bool {
         idx < self.size && self.allocated[idx as usize / 64] & (1 << (idx % 64)) != 0
+    }
+
+    fn set_owner(&mut self, idx: u32, owner: u64) {
+        if self.owners.is_empty() {
+            self.owners = vec![0; self.size as usize];
+        }
+        if let Some(o) = self.owners.get_mut(idx as usize) {
+            *o = owner;
+        }
+    }
+
+    fn owner(&self, idx: u32) -> Option<u64> {
+        self.owners.get(idx as usize).copied().filter(|o| *o != 0)
     }
 
     fn mark(&mut self, idx: u32) {
@@ -139,10 +160,19 @@ pub struct LiveStatus {
 
 #[derive(Debug, Default)]
 struct Inner {
+    owner_key: std::hash::RandomState,
     lists: BTreeMap<u32, StatusList>,
     details: HashMap<String, StatusDetail>,
     last_seq: i64,
     version: u64,
+}
+
+impl Inner {
+    /// The owner tag of a credential id: a per-process keyed hash, never 0 (0 = no owner).
+    fn owner_of(&self, credential_id: &str) -> u64 {
+        use std::hash::BuildHasher as _;
+        self.owner_key.hash_one(credential_id) | 1
+    }
 }
 
 /// The in-memory status view shared by all requests.
@@ -153,50 +183,28 @@ pub struct StatusRegistry {
 }
 
 impl StatusRegistry {
-    /// Load the whole view from the database (at start).
+    /// Load the whole view (at start) by replaying the audit log's credential entries: the
+    /// chained record, not the `credentials` rows, decides what is published.
     pub async fn load(store: &Store) -> Result<Self, StoreError> {
-        // Read the feed position first: anything after it is applied by the next sync, and
-        // re-applying what the snapshot already shows is harmless.
-        let last_seq = store.last_change_seq().await?;
-        let mut inner = Inner {
-            last_seq,
-            ..Inner::default()
-        };
+        let mut inner = Inner::default();
         for (id, size) in store.list_status_lists().await? {
             inner.lists.insert(id as u32, StatusList::new(size as u32));
         }
-        for (list, idx, status) in store.all_status_slots().await? {
-            if let Some(l) = inner.lists.get_mut(&(list as u32)) {
-                l.mark(idx as u32);
-                let s = CredentialStatus::parse(&status).unwrap_or(CredentialStatus::Revoked);
-                l.set(idx as u32, s.code());
-            }
-        }
-        for d in store.inactive_details().await? {
-            let status = CredentialStatus::parse(&d.to_status).unwrap_or(CredentialStatus::Revoked);
-            inner.details.insert(
-                d.credential_id,
-                StatusDetail {
-                    status,
-                    reason_code: d.reason_code,
-                    at: d.at,
-                    superseded_by: d.superseded_by,
-                    seq: last_seq,
-                },
-            );
-        }
-        Ok(Self {
+        let reg = Self {
             inner: RwLock::new(inner),
             sync_lock: tokio::sync::Mutex::new(()),
-        })
+        };
+        reg.sync(store).await?;
+        Ok(reg)
     }
 
     /// The live status of the credential in slot `(list, idx)`; `None` when the slot is not
-    /// allocated (the token names a slot this deployment never gave out).
+    /// allocated (the token names a slot this deployment never gave out) or belongs to
+    /// another credential than `credential_id`.
     pub fn lookup(&self, list: u32, idx: u32, credential_id: &str) -> Option<LiveStatus> {
         let g = self.inner.read().unwrap_or_else(|p| p.into_inner());
         let l = g.lists.get(&list)?;
-        if !l.is_allocated(idx) {
+        if !l.is_allocated(idx) || l.owner(idx) != Some(g.owner_of(credential_id)) {
             return None;
         }
         let status = CredentialStatus::from_code(l.get(idx));
@@ -242,6 +250,7 @@ impl StatusRegistry {
         let mut g = self.inner.write().unwrap_or_else(|p| p.into_inner());
         for r in rows {
             let (list, idx) = (r.status_list as u32, r.status_index as u32);
+            let owner = g.owner_of(&r.credential_id);
             let status = CredentialStatus::parse(&r.to_status).unwrap_or(CredentialStatus::Revoked);
             let newer = g
                 .details
@@ -252,6 +261,7 @@ impl StatusRegistry {
                 .entry(list)
                 .or_insert_with(|| StatusList::new(LIST_SIZE));
             l.mark(idx);
+            l.set_owner(idx, owner);
             if r.from_status.is_none() {
                 // Issuance: the slot starts valid unless a later change already landed.
                 if newer {

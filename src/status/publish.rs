@@ -14,7 +14,7 @@
 
 use super::StatusList;
 use crate::domain::rfc3339;
-use crate::keys::{PrivateKey, sign_compact};
+use crate::keys::{Artefact, PrivateKey, SignError, kind};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::io::Write as _;
@@ -77,7 +77,7 @@ pub fn ietf_jwt(
     uri: &str,
     key: &PrivateKey,
     now: i64,
-) -> Result<String, josekit::JoseError> {
+) -> Result<String, SignError> {
     let payload = serde_json::json!({
         "sub": uri,
         "iat": now,
@@ -85,12 +85,7 @@ pub fn ietf_jwt(
         "ttl": TTL_SECONDS,
         "status_list": { "bits": 2, "lst": ietf_lst(list) },
     });
-    sign_compact(
-        payload.to_string().as_bytes(),
-        Some("statuslist+jwt"),
-        None,
-        &key.signer(&key.kid),
-    )
+    kind::sign(Artefact::IetfStatusList, &payload, &key.signer(&key.kid))
 }
 
 /// The W3C bitstring (one bit per entry, MSB first), GZIP-compressed, multibase base64url.
@@ -127,7 +122,7 @@ pub fn w3c_jwt(
     issuer: &str,
     key: &PrivateKey,
     now: i64,
-) -> Result<String, josekit::JoseError> {
+) -> Result<String, SignError> {
     let vc = serde_json::json!({
         "@context": ["https://www.w3.org/ns/credentials/v2"],
         "id": uri,
@@ -142,10 +137,5 @@ pub fn w3c_jwt(
             "encodedList": w3c_encoded_list(list, purpose),
         },
     });
-    sign_compact(
-        vc.to_string().as_bytes(),
-        Some("vc+jwt"),
-        Some("vc"),
-        &key.signer(&key.kid),
-    )
+    kind::sign(Artefact::W3cStatusList, &vc, &key.signer(&key.kid))
 }

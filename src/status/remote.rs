@@ -1,7 +1,7 @@
 //! Status lists of other, trusted deployments: fetched from the base URL their trust list
 //! gave (never from a URL in a token), checked against their keys, cached for a few seconds.
 
-use crate::keys::{KeyRegistry, inspect, verify_compact};
+use crate::keys::{Artefact, KeyRegistry, kind, verify_compact};
 use base64::Engine as _;
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -59,17 +59,20 @@ async fn fetch(keys: &KeyRegistry, origin: &str, list: u32) -> Result<Vec<u8>, S
     let url = format!("{}/status/{list}", origin.trim_end_matches('/'));
     let body = crate::net::get_ok(&url).await.map_err(|e| e.to_string())?;
     let jwt = String::from_utf8(body).map_err(|_| "status list is not text".to_owned())?;
-    let header = inspect(jwt.trim()).map_err(|e| e.to_string())?;
-    if header.typ.as_deref() != Some("statuslist+jwt") {
-        return Err("not a statuslist+jwt".into());
-    }
+    parse_list(keys, origin, &jwt)
+}
+
+/// Check a fetched IETF status list (`statuslist+jwt` only, signed by a key trusted for
+/// `origin`) and return its decompressed 2-bit entries.
+pub fn parse_list(keys: &KeyRegistry, origin: &str, jwt: &str) -> Result<Vec<u8>, String> {
+    let header = kind::expect(jwt.trim(), Artefact::IetfStatusList).map_err(|e| e.to_string())?;
     let key = keys
         .get(&header.kid)
         .filter(|k| k.origin.as_deref() == Some(origin))
         .ok_or_else(|| "status list signed by a key not trusted for that deployment".to_owned())?;
     let payload = verify_compact(jwt.trim(), &key.verifier).map_err(|e| e.to_string())?;
-    let claims: serde_json::Value = serde_json::from_slice(&payload)
-        .map_err(|_| "status list claims are not JSON".to_owned())?;
+    let claims =
+        kind::expect_payload(&payload, Artefact::IetfStatusList).map_err(|e| e.to_string())?;
     if claims["status_list"]["bits"] != 2 {
         return Err("status list is not 2 bits per entry".into());
     }

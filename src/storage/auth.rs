@@ -234,14 +234,27 @@ impl Store {
     pub async fn disable_user(&self, id: &str, actor: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let head = audit_begin(&mut tx).await?;
-        let r =
-            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
-                .bind(super::now())
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
+        let role: String = sqlx::query(
+            "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL RETURNING role",
+        )
+        .bind(super::now())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?
+        .try_get(0)?;
+        // Never the last admin: nobody could manage users, keys or agencies any more. The
+        // count runs inside the transaction that holds the audit head, so two concurrent
+        // disables cannot both pass it.
+        let left: i64 =
+            sqlx::query("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        if role == "admin" && left == 0 {
+            return Err(StoreError::Conflict(
+                "the last enabled admin cannot be disabled".into(),
+            ));
         }
         sqlx::query("DELETE FROM sessions WHERE user_id = $1")
             .bind(id)
@@ -387,9 +400,9 @@ impl Store {
         Ok(until)
     }
 
-    /// Count a failure for `key`; after `max` failures within `window` seconds the key is
-    /// locked for `lock` seconds (and its count starts again). One upsert, so concurrent
-    /// failures all count.
+    /// Count a failure for `key`; from the `max`-th failure within `window` seconds on,
+    /// the key must wait 2^(failures - max) seconds, at most `lock`. One upsert, so
+    /// concurrent failures all count.
     pub async fn throttle_fail(
         &self,
         key: &str,
@@ -413,13 +426,31 @@ impl Store {
         .await?
         .try_get(0)?;
         if failures >= max {
-            sqlx::query("UPDATE login_throttle SET failures = 0, locked_until = $1 WHERE key = $2")
-                .bind(now + lock)
+            let wait = 1i64
+                .checked_shl(u32::try_from(failures - max).unwrap_or(u32::MAX).min(40))
+                .unwrap_or(lock)
+                .min(lock);
+            sqlx::query("UPDATE login_throttle SET locked_until = $1 WHERE key = $2")
+                .bind(now + wait)
                 .bind(key)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Remember an address an account signed in from, until `until` (stored as a throttle
+    /// row whose `locked_until` is its expiry, so the purge drops it when it lapses).
+    pub async fn throttle_known(&self, key: &str, until: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_throttle (key, failures, locked_until, updated_at) VALUES ($1, 0, $2, $2) \
+             ON CONFLICT (key) DO UPDATE SET locked_until = $2, updated_at = $2",
+        )
+        .bind(key)
+        .bind(until)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

@@ -220,9 +220,16 @@ impl Store {
                 })
                 .collect();
             let persons: Vec<&str> = ch.persons.iter().map(|p| p.id.as_str()).collect();
+            // The rows as stored, so `audit verify` names any later edit of them as it does
+            // for rows written one at a time.
+            let mut state = serde_json::Map::new();
+            let cred_ids: Vec<&str> = ch.credentials.iter().map(|b| b.c.id.as_str()).collect();
+            super::state::states_of(&mut tx, "persons", &persons, &mut state).await?;
+            super::state::states_of(&mut tx, "credentials", &cred_ids, &mut state).await?;
             let detail = serde_json::json!({
                 "agency": ch.agency, "count": ch.credentials.len(), "persons": ch.persons.len(),
                 "items": items_hash(&items, &persons),
+                "state": state,
             })
             .to_string();
             seq = Some(head.seq);

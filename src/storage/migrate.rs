@@ -34,6 +34,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/postgres/0004_photo.sql"),
     ),
     (
+        5,
+        "checkpoints",
+        include_str!("../../migrations/sqlite/0005_checkpoints.sql"),
+        include_str!("../../migrations/postgres/0005_checkpoints.sql"),
+    ),
+    (
         7,
         "desk",
         include_str!("../../migrations/sqlite/0007_desk.sql"),

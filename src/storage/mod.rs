@@ -12,9 +12,11 @@ mod auth;
 mod bulk;
 mod desk;
 mod events;
+pub mod files;
 mod holder;
 mod migrate;
 mod rows;
+pub mod state;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
 pub use bulk::{BulkChunk, BulkCredential, BulkJobRow, BulkResultRow};
@@ -60,7 +62,7 @@ pub enum StoreError {
     Open(String),
 }
 
-fn map_unique(e: sqlx::Error) -> StoreError {
+pub(crate) fn map_unique(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e
         && d.is_unique_violation()
     {
@@ -235,6 +237,11 @@ impl Store {
                 "the database URL must start with sqlite: or postgres:// (SANAD_DATABASE_URL / --database-url)".into(),
             ));
         };
+        if engine == Engine::Sqlite
+            && let Some(path) = files::sqlite_path(url)
+        {
+            files::private_sqlite(&path).map_err(|e| StoreError::Db(sqlx::Error::Io(e)))?;
+        }
         // One direct connection first, with a short timeout: a refused port, a missing
         // database or a wrong password fail at once with their own message, instead of a
         // pool retrying until its acquire timeout.
@@ -951,36 +958,106 @@ impl Store {
         Ok(file.map(|f| (f, mt.unwrap_or_else(|| "application/octet-stream".into()))))
     }
 
-    /// Every allocated status-list slot with its current status, for the in-memory view at
-    /// start-up.
-    pub async fn all_status_slots(&self) -> Result<Vec<(i64, i64, String)>, StoreError> {
-        let rows = sqlx::query("SELECT status_list, status_index, status FROM credentials")
+    /// Every allocated status-list slot with its current status and the id of the credential
+    /// that owns it, for the in-memory view at start-up.
+    pub async fn all_status_slots(&self) -> Result<Vec<(i64, i64, String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT status_list, status_index, status, id FROM credentials")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
             .collect()
     }
 
-    /// Feed rows after `seq`, in order.
+    /// Credential issuances and status changes after audit entry `seq`, in order, as the
+    /// audit log records them. The live status view is built from these and not from the
+    /// `credentials` rows, so a status edited directly in the database is never published
+    /// (the chained entry is what counts; `sanad audit verify` names the edited row).
+    /// Writers are serialised on the audit head, so sequence order is commit order.
     pub async fn changes_since(
         &self,
         seq: i64,
         limit: i64,
     ) -> Result<Vec<StatusChangeRow>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, credential_id, status_list, status_index, from_status, to_status, reason_code, superseded_by, at FROM status_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, subject, action, detail, at FROM audit_log WHERE seq > $1 AND action LIKE 'credential.%' ORDER BY seq LIMIT $2",
         )
         .bind(seq)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(StatusChangeRow::from_row).collect()
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let (seq, id, action, detail, at): (i64, String, String, String, i64) = (
+                r.try_get(0)?,
+                r.try_get(1)?,
+                r.try_get(2)?,
+                r.try_get(3)?,
+                r.try_get(4)?,
+            );
+            if action == crate::audit::bulk::BULK_ACTION {
+                // One entry vouches for a whole bulk chunk (its items hash, checked by
+                // `audit verify`): each credential it stored starts active.
+                let creds = sqlx::query(
+                    "SELECT id, status_list, status_index FROM credentials WHERE bulk_batch = $1",
+                )
+                .bind(seq)
+                .fetch_all(&self.pool)
+                .await?;
+                for c in &creds {
+                    out.push(StatusChangeRow {
+                        seq,
+                        credential_id: c.try_get(0)?,
+                        status_list: c.try_get(1)?,
+                        status_index: c.try_get(2)?,
+                        from_status: None,
+                        to_status: "active".into(),
+                        reason_code: None,
+                        superseded_by: None,
+                        at,
+                    });
+                }
+                continue;
+            }
+            let d: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+            let issue = action == "credential.issue";
+            let slot = match (d["status_list"].as_i64(), d["status_index"].as_i64()) {
+                (Some(l), Some(i)) => (l, i),
+                // Entries written before the slot was recorded with every change.
+                _ => match sqlx::query(
+                    "SELECT status_list, status_index FROM credentials WHERE id = $1",
+                )
+                .bind(&id)
+                .fetch_optional(&self.pool)
+                .await?
+                {
+                    Some(s) => (s.try_get(0)?, s.try_get(1)?),
+                    None => continue,
+                },
+            };
+            let text = |k: &str| d[k].as_str().map(str::to_owned);
+            out.push(StatusChangeRow {
+                seq,
+                credential_id: id,
+                status_list: slot.0,
+                status_index: slot.1,
+                from_status: if issue { None } else { text("from") },
+                to_status: if issue {
+                    "active".into()
+                } else {
+                    text("to").unwrap_or_else(|| action.trim_start_matches("credential.").into())
+                },
+                reason_code: text("reason_code"),
+                superseded_by: text("superseded_by"),
+                at,
+            });
+        }
+        Ok(out)
     }
 
-    /// The newest feed sequence number (0 when empty).
+    /// The newest audit sequence number (0 when empty): where the status view starts.
     pub async fn last_change_seq(&self) -> Result<i64, StoreError> {
-        let r = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM status_changes")
+        let r = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
             .fetch_one(&self.pool)
             .await?;
         Ok(r.try_get(0)?)
@@ -1116,6 +1193,22 @@ async fn audit_append(
     subject: &str,
     detail: &str,
 ) -> Result<Head, StoreError> {
+    // The rows this change wrote, as they are now (see `state`): merged into the detail so
+    // the chained entry vouches for them.
+    let with_state;
+    let detail = match state::states_for(tx, action, subject).await? {
+        Some(st) if !st.is_empty() => {
+            let mut d: serde_json::Value =
+                serde_json::from_str(detail).unwrap_or_else(|_| serde_json::json!({}));
+            if !d.is_object() {
+                d = serde_json::json!({ "detail": d });
+            }
+            d["state"] = serde_json::Value::Object(st);
+            with_state = d.to_string();
+            with_state.as_str()
+        }
+        _ => detail,
+    };
     let at = now();
     let hash = crate::audit::entry_hash(&head.hash, head.seq, at, actor, action, subject, detail);
     sqlx::query(
@@ -1204,6 +1297,7 @@ async fn change_status_in(
     .fetch_one(&mut **tx)
     .await?;
     feed_insert(tx, ch, slot.try_get(0)?, slot.try_get(1)?).await?;
+    let (list, index): (i64, i64) = (slot.try_get(0)?, slot.try_get(1)?);
     // Back to active can only be a reinstatement (issuance writes its own event).
     let event_type = match ch.to_status.as_str() {
         "active" => "credential.reinstated".to_owned(),
@@ -1226,7 +1320,7 @@ async fn change_status_in(
     .await?;
     let detail = serde_json::json!({
         "from": ch.from_status, "to": ch.to_status, "reason_code": ch.reason_code,
-        "superseded_by": ch.superseded_by,
+        "superseded_by": ch.superseded_by, "status_list": list, "status_index": index,
     })
     .to_string();
     let action = format!("credential.{}", ch.to_status);

@@ -16,7 +16,7 @@ use crate::domain::{
     CheckedClaims, CredentialId, CredentialKind, CredentialStatus, DocumentDigest,
     PublicCredential, PublicDocument, QrClaims, QrText, rfc3339,
 };
-use crate::keys::{KeyStatus, TokenError, inspect};
+use crate::keys::{Artefact, KeyStatus, TokenError, kind};
 use crate::storage::StoreError;
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +53,8 @@ pub enum Outcome {
 /// One named check.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct Check {
-    /// `format`, `issuer_trusted`, `signature`, `key_status`, `status`, `document_digest`.
+    /// `origin` (QR texts), `format`, `issuer_trusted`, `signature`, `key_status`, `status`,
+    /// `document_digest`, `data_model`.
     pub name: &'static str,
     /// Passed?
     pub ok: bool,
@@ -112,10 +113,44 @@ fn status_outcome(s: CredentialStatus) -> Outcome {
 
 /// Verify a scanned QR text. A reference-only QR (no token) is looked up by id.
 pub async fn verify_qr(app: &App, text: &str, document: Option<&[u8]>) -> Verification {
-    match QrText::parse(text) {
-        Err(e) => Verification::fail(Outcome::Invalid, e.message, vec![], "format"),
+    let mut v = match QrText::parse(text) {
+        Err(e) => return Verification::fail(Outcome::Invalid, e.message, vec![], "format"),
         Ok(QrText { id, token: None }) => verify_id(app, &id, document).await,
         Ok(QrText { id, token: Some(t) }) => verify_token(app, &t, Some(&id), document).await,
+    };
+    v.checks.insert(0, origin_check(app, text));
+    v
+}
+
+/// The named `origin` check of a QR text: its link must be under this deployment's public
+/// URL or a trusted deployment's base URL. A failure is a warning (the signature decides
+/// whether the credential is genuine), but a phone camera would open that other link.
+pub fn origin_check(app: &App, text: &str) -> Check {
+    let text = text.trim();
+    let link = text.split('#').next().unwrap_or_default();
+    let trusted = std::iter::once(app.config.public_base().to_owned())
+        .chain(app.agencies().into_iter().map(|a| a.base_url))
+        .filter(|b| !b.is_empty())
+        .any(|base| {
+            let base = base.trim_end_matches('/');
+            link.strip_prefix(base)
+                .is_some_and(|rest| rest.starts_with("/v/"))
+        });
+    let origin: String = link
+        .split("/v/")
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(80)
+        .collect();
+    Check {
+        name: "origin",
+        ok: trusted,
+        detail: Some(if trusted {
+            "this deployment or a trusted one".into()
+        } else {
+            format!("the link points elsewhere: {origin}")
+        }),
     }
 }
 
@@ -129,7 +164,8 @@ pub async fn verify_token(
 ) -> Verification {
     let token = token.trim();
     let mut checks = Vec::with_capacity(6);
-    let header = match inspect(token) {
+    // Only a QR token: every other kind Sanad signs has another `typ` (keys::kind).
+    let header = match kind::expect(token, Artefact::QrToken) {
         Ok(h) => h,
         Err(TokenError::UnknownKid) => {
             checks.push(pass("format", None));
@@ -216,6 +252,7 @@ pub async fn verify_token(
         issuer: app.issuer(claims.issuer.as_str()),
         issued_at: rfc3339(claims.raw.issued_at),
         name_as_printed: claims.raw.name.clone(),
+        key_revoked: false,
         document: None,
     };
     let public = with_document(app, public).await;
@@ -367,6 +404,18 @@ pub async fn verify_id(app: &App, id: &CredentialId, document: Option<&[u8]>) ->
             "status",
         );
     };
+    if public.key_revoked {
+        // The record stands, but what was printed was signed by a key that may be in other
+        // hands: the same verdict as a scanned token signed by it.
+        let mut v = Verification::fail(
+            Outcome::KeyRevoked,
+            "the key that signed this credential has been revoked".into(),
+            checks,
+            "key_status",
+        );
+        v.credential = Some(public);
+        return v;
+    }
     let digest = c
         .doc_sha256
         .as_deref()
@@ -374,18 +423,32 @@ pub async fn verify_id(app: &App, id: &CredentialId, document: Option<&[u8]>) ->
     finish(public, digest, document, checks)
 }
 
-/// The public view of a stored credential (status from the row, which the feed mirrors).
+/// The public view of a stored credential. The status comes from the live status view
+/// (built from the audit log), never from the row's own status column, so a status edited
+/// directly in the database is not what anyone is told. `None` when the view does not know
+/// the row's slot as this credential's (the row's slot was edited, or it was inserted
+/// behind Sanad's back).
 pub fn public_from_row(app: &App, c: &crate::storage::CredentialRow) -> Option<PublicCredential> {
+    let live = app.status.lookup(
+        u32::try_from(c.status_list).ok()?,
+        u32::try_from(c.status_index).ok()?,
+        &c.id,
+    )?;
+    let detail = live.detail.as_ref();
     Some(PublicCredential {
         id: c.id.clone(),
         kind: CredentialKind::parse(&c.kind).ok()?,
-        status: CredentialStatus::parse(&c.status).ok()?,
-        status_reason_code: c.status_reason_code.clone(),
-        status_at: rfc3339(c.status_changed_at),
-        superseded_by: c.superseded_by.clone(),
+        status: live.status,
+        status_reason_code: detail.and_then(|d| d.reason_code.clone()),
+        status_at: rfc3339(detail.map_or(c.issued_at, |d| d.at)),
+        superseded_by: detail.and_then(|d| d.superseded_by.clone()),
         issuer: app.issuer(&c.agency_code),
         issued_at: rfc3339(c.issued_at),
         name_as_printed: c.name_printed.clone(),
+        key_revoked: app
+            .keys
+            .get(&c.kid)
+            .is_some_and(|k| k.status == KeyStatus::Revoked),
         document: (c.kind == CredentialKind::Document.as_str())
             .then(|| PublicDocument::from_subject(&c.subject_json))
             .flatten(),

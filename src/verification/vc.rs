@@ -4,7 +4,7 @@
 use super::{Check, Outcome, Verification, finish, pass};
 use crate::app::App;
 use crate::domain::{CredentialKind, PublicCredential, rfc3339};
-use crate::keys::{inspect, verify_compact};
+use crate::keys::{Artefact, kind, verify_compact};
 use serde_json::Value;
 
 /// Check a VC 2.0 credential's shape: the data model's MUSTs (`domain::vcdm`), the
@@ -100,18 +100,12 @@ fn status_slot(vc: &Value) -> Option<(u32, u32)> {
 pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
     let jwt = jwt.trim();
     let mut checks: Vec<Check> = Vec::new();
-    let header = match inspect(jwt) {
+    // `vc+jwt` is shared by three kinds (keys::kind): the header admits the family, the
+    // payload's types below pick the credential kinds out of it.
+    let header = match kind::expect(jwt, Artefact::FullCredential) {
         Ok(h) => h,
         Err(e) => return Verification::fail(Outcome::Invalid, e.to_string(), checks, "format"),
     };
-    if header.typ.as_deref() != Some("vc+jwt") {
-        return Verification::fail(
-            Outcome::Invalid,
-            "typ is not vc+jwt".into(),
-            checks,
-            "format",
-        );
-    }
     checks.push(pass("format", None));
     let Some(key) = app.keys.get(&header.kid) else {
         return Verification::fail(
@@ -134,6 +128,18 @@ pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
             return Verification::fail(
                 Outcome::Invalid,
                 "claims are not JSON".into(),
+                checks,
+                "format",
+            );
+        }
+    };
+    let credential_kind = match kind::classify(header.typ.as_deref(), &vc) {
+        Some(k @ (Artefact::FullCredential | Artefact::VcApiCredential)) => k,
+        other => {
+            let what = other.map_or("an artefact of no known kind", Artefact::name);
+            return Verification::fail(
+                Outcome::Invalid,
+                format!("not a credential: this is {what}"),
                 checks,
                 "format",
             );
@@ -181,8 +187,10 @@ pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
         Ok(l) => l,
         Err(v) => return v,
     };
-    let types = vc["type"].as_array().cloned().unwrap_or_default();
-    let kind = if types.iter().any(|t| t == "SanadDigitalId") {
+    // A VC-API credential is stored (and counted) as a document certificate.
+    let kind = if credential_kind == Artefact::FullCredential
+        && kind::credential_types(&vc).contains(&"SanadDigitalId")
+    {
         CredentialKind::DigitalId
     } else {
         CredentialKind::Document
@@ -210,6 +218,7 @@ pub async fn verify_vc(app: &App, jwt: &str) -> Verification {
         issuer: app.issuer(key.agency.as_str()),
         issued_at: valid_from,
         name_as_printed: name,
+        key_revoked: false,
         document: None,
     };
     let public = super::with_document(app, public).await;

@@ -89,8 +89,9 @@ fn session_out(p: &Principal) -> SessionOut {
     }
 }
 
-/// Sign in: sets the session cookie and returns the CSRF token. Five failures for an
-/// account or an address lock it for 15 minutes (429).
+/// Sign in: sets the session cookie and returns the CSRF token. Repeated failures make
+/// this account-and-address, or this address, wait (doubling, up to 15 minutes), and the
+/// account wait at most 30 s from addresses it has not signed in from (429).
 #[utoipa::path(post, path = "/api/v1/session", tag = "access", request_body = LoginRequest,
     responses((status = 200, body = SessionOut), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub async fn login(

@@ -291,6 +291,9 @@ pub async fn issue_credential(
 /// itself; the request may carry up to 64 KiB more of form fields).
 pub const MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
 
+/// Most parts in a multipart form.
+pub const MAX_FORM_PARTS: usize = 32;
+
 /// Read a multipart form into text fields and at most one file, from one of `file_fields`,
 /// of at most `max_file` bytes (a larger file is a 413 naming the limit).
 pub(crate) async fn read_form(
@@ -306,12 +309,27 @@ pub(crate) async fn read_form(
 > {
     let mut fields = std::collections::HashMap::new();
     let mut file = None;
+    // Parts are counted, not names: a name given again is refused, and so is the 33rd part,
+    // so a body of 200,000 tiny parts stops at the first few dozen.
+    let mut parts = 0usize;
     while let Some(f) = mp
         .next_field()
         .await
         .map_err(|e| AppError::BadRequest(format!("bad multipart body: {e}")))?
     {
+        parts += 1;
+        if parts > MAX_FORM_PARTS {
+            return Err(AppError::BadRequest(format!(
+                "too many form parts (at most {MAX_FORM_PARTS})"
+            )));
+        }
         let name = f.name().unwrap_or_default().to_owned();
+        if fields.contains_key(&name) {
+            return Err(AppError::BadRequest(format!(
+                "form field {} given twice",
+                name.chars().take(32).collect::<String>()
+            )));
+        }
         if file_fields.contains(&name.as_str()) {
             let ct = f
                 .content_type()
@@ -336,7 +354,7 @@ pub(crate) async fn read_form(
                 .text()
                 .await
                 .map_err(|e| AppError::BadRequest(format!("bad multipart field: {e}")))?;
-            if text.len() > 4096 || fields.len() > 32 {
+            if text.len() > 4096 {
                 return Err(AppError::BadRequest("form fields too large".into()));
             }
             fields.insert(name, text);

@@ -294,7 +294,9 @@ fn render_in<S: Serialize>(app: &App, lang: Lang, name: &str, ctx: S) -> Respons
 /// The message code and status of an error.
 fn error_code(e: &AppError) -> (StatusCode, &'static str, Option<&'static str>) {
     match e {
-        AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "err_bad_request", None),
+        AppError::BadRequest(_) | AppError::Reserved(_) => {
+            (StatusCode::BAD_REQUEST, "err_bad_request", None)
+        }
         AppError::Invalid(i) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             "err_invalid",

@@ -103,12 +103,18 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct ClientAddr(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<Arc<App>> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    /// The real client address (the forwarded one behind a trusted proxy), or `unknown`.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &Arc<App>,
+    ) -> Result<Self, Self::Rejection> {
+        let trusted = super::client::TrustedProxies::parse(&app.config.trusted_proxies);
         Ok(Self(
-            client_ip(parts).map_or_else(|| "unknown".into(), |ip| ip.to_string()),
+            super::client::real_client(client_ip(parts), &parts.headers, &trusted)
+                .map_or_else(|| "unknown".into(), |ip| ip.to_string()),
         ))
     }
 }

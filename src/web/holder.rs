@@ -257,9 +257,13 @@ async fn card(State(app): State<Arc<App>>, Path(secret): Path<String>) -> Respon
         Some(p) => matches!(app.store.get_person_photo(p).await, Ok(Some(_))),
         None => false,
     };
+    // The status the audit log vouches for (the live view), not the row's own column.
+    let live = crate::verification::public_from_row(&app, &c);
     let view = CardView {
-        status: c.status.clone(),
-        status_reason_code: c.status_reason_code.clone(),
+        status: live
+            .as_ref()
+            .map_or_else(|| "revoked".to_owned(), |p| p.status.as_str().to_owned()),
+        status_reason_code: live.as_ref().and_then(|p| p.status_reason_code.clone()),
         name_ar: text("name_ar"),
         name_en: text("name_en"),
         programme: text("programme"),

@@ -5,7 +5,9 @@ pub mod access;
 pub mod api;
 pub mod approvals;
 pub mod audit;
+pub mod blocking;
 pub mod bulk;
+pub mod client;
 pub mod console;
 pub mod events;
 pub mod extract;
@@ -16,6 +18,7 @@ pub mod photo;
 pub mod printables;
 pub mod public;
 pub mod ratelimit;
+pub mod server;
 pub mod standards;
 pub mod vcapi;
 
@@ -245,6 +248,7 @@ pub fn router(app: Arc<App>) -> Router {
         ),
     ];
     let limiter = ratelimit::RateLimiter::new(app.config.rate_limit);
+    let trusted_list = app.config.trusted_proxies.clone();
     let mut r = routes
         .merge(console::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
         .merge(holder::routes().layer(DefaultBodyLimit::max(MAX_JSON_BYTES)))
@@ -273,9 +277,34 @@ pub fn router(app: Arc<App>) -> Router {
             HeaderValue::from_static(value),
         ));
     }
+    // Anything that can carry personal data (the API under /api/v1 — full credentials,
+    // persons, photos, audit — the VC-API issuer and the console) is never stored by a
+    // shared or a browser cache. Only the public verification answer is left alone.
+    r = r.layer(axum::middleware::from_fn(
+        |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            let path = req.uri().path();
+            // `/api/v1/session` (the caller's own role and CSRF token) is left out: with
+            // `no-store` on it, headless Chromium never reports the verifier app's session
+            // fetch as finished (seen in tests/e2e), and it holds no personal data.
+            let private = (path.starts_with("/api/v1/")
+                && path != "/api/v1/verify"
+                && path != "/api/v1/session")
+                || path.starts_with("/console")
+                || path == "/credentials/issue";
+            let mut res = next.run(req).await;
+            if private {
+                res.headers_mut().insert(
+                    axum::http::header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                );
+            }
+            res
+        },
+    ));
     if let Some(l) = limiter {
+        let trusted = Arc::new(client::TrustedProxies::parse(&trusted_list));
         r = r.layer(axum::middleware::from_fn(move |req, next| {
-            ratelimit::middleware(l.clone(), req, next)
+            ratelimit::middleware(l.clone(), trusted.clone(), req, next)
         }));
     }
     r = r.layer(cors());

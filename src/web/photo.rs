@@ -100,9 +100,7 @@ pub async fn put_photo(
     let pid = PersonId::parse(&id).map_err(|_| AppError::NotFound("person"))?;
     issuance::own_person(&app, actor, &pid).await?;
     let upload = read_upload(req).await?;
-    let out = tokio::task::spawn_blocking(move || photo::normalise(&upload))
-        .await
-        .map_err(|e| AppError::Internal(e.into()))??;
+    let out = super::blocking::image_work(move || photo::normalise(&upload)).await??;
     app.store
         .set_person_photo(pid.as_str(), actor.agency.as_str(), &out, &actor.id)
         .await?;

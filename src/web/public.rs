@@ -122,7 +122,9 @@ pub async fn verify(
         let mut document = None;
         if let Some((name, bytes, _)) = file {
             if name == "image" {
-                let text = qr::decode_image(&bytes).map_err(AppError::BadRequest)?;
+                let text = super::blocking::image_work(move || qr::decode_image(&bytes))
+                    .await?
+                    .map_err(AppError::BadRequest)?;
                 f.insert("qr".into(), text);
             } else {
                 document = Some(bytes);
@@ -150,7 +152,9 @@ pub async fn verify(
         if bytes.len() > MAX_VERIFY_FILE_BYTES {
             return Err(AppError::FileTooLarge(MAX_VERIFY_FILE_BYTES));
         }
-        let text = qr::decode_image(&bytes).map_err(AppError::BadRequest)?;
+        let text = super::blocking::image_work(move || qr::decode_image(&bytes))
+            .await?
+            .map_err(AppError::BadRequest)?;
         return Ok(counted(
             &app,
             verification::verify_qr(&app, &text, None).await,

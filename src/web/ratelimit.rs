@@ -62,12 +62,21 @@ fn limited(req: &Request) -> bool {
 }
 
 /// Middleware: answer 429 problem+json with `Retry-After` when the address's bucket is empty.
-pub async fn middleware(limiter: Arc<RateLimiter>, req: Request, next: Next) -> Response {
+/// The bucket is the client's real address (see [`super::client`]): behind a trusted proxy
+/// the forwarded one, so clients behind it do not share one bucket.
+pub async fn middleware(
+    limiter: Arc<RateLimiter>,
+    trusted: Arc<super::client::TrustedProxies>,
+    req: Request,
+    next: Next,
+) -> Response {
     if limited(&req) {
-        let key = req
+        let peer = req
             .extensions()
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+            .map(|c| c.0.ip());
+        let key = super::client::real_client(peer, req.headers(), &trusted)
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
         if let Err(retry_after) = limiter.take(&key) {
             return AppError::TooManyRequests {
                 retry_after,

@@ -4,10 +4,10 @@
 use super::vcapi::{self, VcApiError, VcApiJson};
 use crate::app::App;
 use crate::auth::{Principal, Scope};
-use crate::domain::{CredentialId, DocumentDigest, DocumentMeta, Invalid};
+use crate::domain::{CredentialId, DocumentMeta, Invalid};
 use crate::error::{AppError, Problem};
-use crate::issuance::vc::{VC_JWT, VC_SUBMITTED_MEDIA_TYPE, VC_V2, full_credential};
-use crate::issuance::{self, DocumentInput};
+use crate::issuance;
+use crate::issuance::vc::{VC_JWT, VC_V2, full_credential};
 use crate::status::publish::{self, Purpose, TTL_SECONDS};
 use crate::storage::now;
 use crate::verification::vc::verify_vc;
@@ -253,7 +253,13 @@ pub async fn credential_vc(
     let id = CredentialId::parse(&id).map_err(|_| AppError::NotFound("credential"))?;
     let c = issuance::own_credential(&app, actor, &id).await?;
     let jwt = full_credential(&app, &c).await?;
-    Ok(jwt_response(VC_JWT, &jwt, None, 0))
+    let mut res = jwt_response(VC_JWT, &jwt, None, 0);
+    // The national ID is inside: no cache may keep it.
+    res.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(res)
 }
 
 /// VC-API issue request.
@@ -295,6 +301,9 @@ pub async fn vcapi_issue(
 ) -> Result<(StatusCode, Json<IssueCredentialResponse>), VcApiError> {
     let actor = &auth.require(Scope::Issue)?;
     let vc = req.credential;
+    // Reserved claims and types (status lists, Sanad's own types, JWT claims…) are refused
+    // by name before anything else looks at the credential.
+    issuance::caller::refuse_reserved(&vc)?;
     let Some(obj) = vc.as_object() else {
         return Err(vcapi::bad_member("credential", "must be a JSON object"));
     };
@@ -342,8 +351,10 @@ pub async fn vcapi_issue(
             &format!("must be {ours}, the issuer this token signs for (or left out)"),
         ));
     }
-    let bytes = serde_json::to_vec(&vc).map_err(|e| AppError::Internal(e.into()))?;
-    if bytes.len() > 32 * 1024 {
+    let size = serde_json::to_vec(&vc)
+        .map_err(|e| AppError::Internal(e.into()))?
+        .len();
+    if size > 32 * 1024 {
         return Err(AppError::TooLarge.into());
     }
     let types: Vec<String> = vc["type"]
@@ -371,16 +382,7 @@ pub async fn vcapi_issue(
     }
     .validate()
     .map_err(|e: Invalid| vcapi::bad_member("credential", &e.to_string()))?;
-    let row = issuance::issue_document(
-        &app,
-        actor,
-        DocumentInput {
-            meta,
-            digest: DocumentDigest::of(&bytes),
-            file: Some((bytes, VC_SUBMITTED_MEDIA_TYPE.into())),
-        },
-    )
-    .await?;
+    let row = issuance::issue_vcapi(&app, actor, meta, &vc).await?;
     let jwt = full_credential(&app, &row).await?;
     Ok((
         StatusCode::CREATED,

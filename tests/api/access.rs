@@ -27,51 +27,64 @@ fn actions(entries: &[sanad::storage::AuditRow]) -> Vec<&str> {
     entries.iter().map(|e| e.action.as_str()).collect()
 }
 
-/// Five failures lock an account (from any address) and an address (for any account)
-/// for 15 minutes; the lock holds even for the right password; it ends when it expires.
+/// Failures make the account-and-address and the address wait, doubling from the third
+/// (up to 15 min); the account itself waits at most 30 s, and not at all from an address
+/// it signed in from before; a success from an address clears its pair.
 async fn throttling(t: TestApp) {
     t.add_user("lena", Role::Registrar, Some("MOSD")).await;
     t.add_user("omar", Role::Registrar, Some("MOSD")).await;
-    // Per account: five wrong passwords from five addresses.
-    for i in 1..=5 {
-        login_from(&t, "lena", "wrong password!", &format!("10.0.0.{i}"))
-            .await
-            .assert_problem(StatusCode::UNAUTHORIZED);
+    // Lena signs in once from her usual address.
+    assert_eq!(login_from(&t, "lena", PW, "10.0.0.1").await.status, 200);
+    // An attacker guesses from one address: refused, then made to wait, doubling.
+    let mut waits = Vec::new();
+    for _ in 0..8 {
+        let r = login_from(&t, "lena", "wrong password!", "10.6.6.6").await;
+        if r.status == StatusCode::TOO_MANY_REQUESTS {
+            waits.push(
+                r.headers[header::RETRY_AFTER]
+                    .to_str()
+                    .expect("header")
+                    .parse::<i64>()
+                    .expect("seconds"),
+            );
+            sqlx::query("UPDATE login_throttle SET locked_until = 1 WHERE key LIKE 'pair:%' OR key LIKE 'addr:%' OR key LIKE 'user:%'")
+                .execute(t.app.store.pool())
+                .await
+                .expect("let the wait pass");
+        } else {
+            r.assert_problem(StatusCode::UNAUTHORIZED);
+        }
     }
-    let r = login_from(&t, "lena", PW, "10.0.0.9").await;
-    r.assert_problem(StatusCode::TOO_MANY_REQUESTS);
-    let retry: i64 = r.headers[header::RETRY_AFTER]
-        .to_str()
-        .expect("header")
-        .parse()
-        .expect("seconds");
-    assert!((800..=900).contains(&retry), "{retry}");
-    // Another account from a fresh address is unaffected.
-    assert_eq!(login_from(&t, "omar", PW, "10.0.0.9").await.status, 200);
-    // Per address: five failures on unknown names from one address lock that address.
-    for i in 0..5 {
-        login_from(&t, &format!("ghost{i}"), "whatever pw", "10.9.9.9")
-            .await
-            .assert_problem(StatusCode::UNAUTHORIZED);
+    assert!(!waits.is_empty(), "guessing is slowed");
+    // The attacker's own address is held back, even with the right password of another.
+    for _ in 0..3 {
+        let _ = login_from(&t, "lena", "wrong password!", "10.6.6.6").await;
     }
-    login_from(&t, "omar", PW, "10.9.9.9")
+    login_from(&t, "omar", PW, "10.6.6.6")
         .await
         .assert_problem(StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(login_from(&t, "omar", PW, "10.0.0.10").await.status, 200);
-    // When the lock expires, the right password works again.
-    sqlx::query("UPDATE login_throttle SET locked_until = 1")
-        .execute(t.app.store.pool())
-        .await
-        .expect("expire");
-    assert_eq!(login_from(&t, "lena", PW, "10.0.0.9").await.status, 200);
+    // Lena, from her known address, is not locked out; Omar from his is not either.
+    assert_eq!(login_from(&t, "lena", PW, "10.0.0.1").await.status, 200);
+    assert_eq!(login_from(&t, "omar", PW, "10.0.0.2").await.status, 200);
+    // From an address new to her account, Lena waits at most 30 s.
+    let r = login_from(&t, "lena", PW, "10.0.0.3").await;
+    if r.status == StatusCode::TOO_MANY_REQUESTS {
+        let retry: i64 = r.headers[header::RETRY_AFTER]
+            .to_str()
+            .expect("header")
+            .parse()
+            .expect("seconds");
+        assert!(retry <= 30, "{retry}");
+    } else {
+        assert_eq!(r.status, 200);
+    }
     // Every attempt is audited, without the name typed or the password.
     let entries = t.app.store.audit_entries().await.expect("audit");
     let a = actions(&entries);
-    assert_eq!(a.iter().filter(|x| **x == "auth.login_failed").count(), 10);
-    assert_eq!(a.iter().filter(|x| **x == "auth.login_locked").count(), 2);
-    assert_eq!(a.iter().filter(|x| **x == "auth.login").count(), 3);
+    assert!(a.iter().filter(|x| **x == "auth.login_failed").count() >= 5);
+    assert!(a.contains(&"auth.login_locked"));
     for e in &entries {
-        for secret in [PW, "wrong password!", "ghost", "lena", "omar"] {
+        for secret in [PW, "wrong password!", "lena", "omar"] {
             assert!(
                 !format!("{} {} {}", e.actor, e.subject, e.detail).contains(secret),
                 "{secret} in audit entry {}",
@@ -927,7 +940,10 @@ async fn purge(t: TestApp) {
         .purge_expired(sanad::storage::now(), 1800, 43200, 900)
         .await
         .expect("purge");
-    assert_eq!(n, 3, "one session, two throttle rows");
+    assert_eq!(
+        n, 4,
+        "one session, three throttle rows (pair, account, address); known addresses stay"
+    );
     assert_eq!(count("SELECT COUNT(*) FROM sessions").await, 1);
     assert_eq!(
         t.req(&live, Method::GET, "/api/v1/session", None)

@@ -200,9 +200,9 @@ async fn crash_test(db: helpers::Db) {
         .env("SANAD_KEYS_DIR", dir.join("keys"))
         .env("SANAD_DATABASE_URL", &url)
         .env("RUST_LOG", "warn")
-        .args(["keys", "list"])
+        .args(["init"])
         .output()
-        .expect("keys list");
+        .expect("init");
     assert!(st.status.success());
     let store = sanad::storage::Store::connect(&url).await.expect("store");
     let issued = || async {

@@ -3,6 +3,7 @@
 mod access;
 mod audit_log;
 mod authz;
+mod bounded;
 mod bulk;
 mod callers;
 mod conformance;
@@ -14,6 +15,7 @@ mod photo;
 mod qr_photos;
 mod standards;
 mod tools;
+mod trust_holes;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -90,6 +92,10 @@ async fn issue_read_scan_verify(t: TestApp) {
     let parts: Vec<&str> = token.split('.').collect();
     let header: Value = serde_json::from_slice(&B64.decode(parts[0]).expect("b64")).expect("json");
     assert_eq!(header["alg"], "EdDSA");
+    assert!(
+        header.get("typ").is_none(),
+        "a QR token is the one kind without typ (keys::kind)"
+    );
     assert_eq!(header["kid"].as_str().map(str::len), Some(8));
     let claims: Value = serde_json::from_slice(&B64.decode(parts[1]).expect("b64")).expect("json");
     assert!(claims.get("exp").is_none());
@@ -172,6 +178,7 @@ async fn issue_read_scan_verify(t: TestApp) {
     assert_eq!(
         check_names(&v),
         [
+            "origin=true",
             "format=true",
             "issuer_trusted=true",
             "signature=true",

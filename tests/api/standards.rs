@@ -506,6 +506,19 @@ async fn key_rotation_and_revocation(t: TestApp) {
     t.app.reload_keys().await.expect("reload");
     let v = t.verify(json!({"qr": old["qr_text"]})).await;
     assert_eq!(v["outcome"], "key_revoked", "{v}");
+    // Every path says so (issue #8): by bare id, the live record's JSON and its page.
+    let old_id = old["id"].as_str().expect("id");
+    let v = t.verify(json!({"id": old_id})).await;
+    assert_eq!(v["outcome"], "key_revoked", "{v}");
+    let rec = t.get_json(&format!("/v/{old_id}")).await.json();
+    assert_eq!(rec["key_revoked"], true, "{rec}");
+    let page = t.get(&format!("/v/{old_id}")).await.text();
+    assert!(page.contains("Signing key revoked"), "{page}");
+    let fresh = t
+        .get_json(&format!("/v/{}", another_old["id"].as_str().expect("id")))
+        .await
+        .json();
+    assert!(fresh.get("key_revoked").is_none(), "{fresh}");
     assert_eq!(
         t.verify(json!({"qr": another_old["qr_text"]})).await["outcome"],
         "valid"

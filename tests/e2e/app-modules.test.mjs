@@ -53,8 +53,8 @@ test('QR text forms: numeric fragment, raw token, reference-only link, bare id',
   assert.equal(parseScan(url).token, jws);
   assert.equal(parseScan(`https://sanad.example/v/${CLAIMS.c}#${jws}`).token, jws);
   assert.equal(parseScan(jws).id, CLAIMS.c);
-  assert.deepEqual(parseScan(`https://sanad.example/v/${CLAIMS.c}`), { id: CLAIMS.c, token: null, jws: null });
-  assert.deepEqual(parseScan(CLAIMS.c), { id: CLAIMS.c, token: null, jws: null });
+  assert.deepEqual(parseScan(`https://sanad.example/v/${CLAIMS.c}`), { id: CLAIMS.c, token: null, jws: null, origin: 'https://sanad.example' });
+  assert.deepEqual(parseScan(CLAIMS.c), { id: CLAIMS.c, token: null, jws: null, origin: null });
   assert.equal(bytesToB64url(new Uint8Array([251, 255])), '-_8');
 });
 
@@ -78,4 +78,44 @@ test('hostile or malformed tokens are refused before any cryptography', () => {
     'https://sanad.example/not-a-record',
   ];
   for (const t of refused) assert.throws(() => parseScan(t), FormatError, t.slice(0, 60));
+});
+
+// Issue #8: the forgeries of findings 1–3, as an insider could have had them signed. Each is
+// a well-formed, EdDSA, known-kid JWS; the QR parser must refuse it for its kind before any
+// key is looked up (the signature cannot help: it would be the agency's real one).
+test('other signed kinds are refused as QR tokens (findings 1-3)', () => {
+  const header = { alg: 'EdDSA', kid: 'abcdefgh' };
+  const forgeries = {
+    // 1: a VC-API credential carrying the QR claims, typed vc+jwt.
+    vcApiAsQr: token({ ...header, typ: 'vc+jwt', cty: 'vc' }, { ...CLAIMS, type: ['VerifiableCredential'] }),
+    // 1 again, with the typ stripped: the extra VC members still give it away.
+    vcApiUntyped: token(header, { ...CLAIMS, '@context': ['https://www.w3.org/ns/credentials/v2'] }),
+    // 2: a status list credential.
+    statusList: token({ ...header, typ: 'vc+jwt' }, {
+      ...CLAIMS, type: ['VerifiableCredential', 'BitstringStatusListCredential'],
+      credentialSubject: { type: 'BitstringStatusList', encodedList: 'u' },
+    }),
+    ietfList: token({ ...header, typ: 'statuslist+jwt' }, { ...CLAIMS, status_list: { bits: 2, lst: 'eJw' } }),
+    // 3: caller claims signed in (exp, vc) and a Sanad type on a VC-API credential.
+    callerClaims: token(header, { ...CLAIMS, exp: 9999999999, vc: { type: ['SanadDigitalId'] } }),
+    trustList: token({ ...header, typ: 'sanad-trust-list+jwt' }, CLAIMS),
+    checkpoint: token({ ...header, typ: 'sanad-checkpoint+jwt' }, CLAIMS),
+    event: token({ ...header, typ: 'sanad-event+jwt' }, CLAIMS),
+  };
+  for (const [what, jws] of Object.entries(forgeries)) {
+    assert.throws(() => parseScan(jws), FormatError, what);
+    assert.throws(() => parseScan(`https://sanad.example/v/${CLAIMS.c}#${jwsToDigits(jws)}`), FormatError, what);
+  }
+  // The genuine shape still parses (so the refusals above are about the kind).
+  assert.equal(parseScan(token(header)).id, CLAIMS.c);
+});
+
+test('a QR link names its origin; non-web links are refused', () => {
+  const jws = token();
+  assert.equal(parseScan(`https://evil.example/v/${CLAIMS.c}#${jwsToDigits(jws)}`).origin, 'https://evil.example');
+  assert.equal(parseScan(`https://sanad.example/v/${CLAIMS.c}`).origin, 'https://sanad.example');
+  assert.equal(parseScan(jws).origin, null);
+  for (const t of [`javascript:alert(1)//v/${CLAIMS.c}#${jwsToDigits(jws)}`, `data:text/html,/v/${CLAIMS.c}`]) {
+    assert.throws(() => parseScan(t), FormatError, t);
+  }
 });

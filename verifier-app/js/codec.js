@@ -41,17 +41,21 @@ function jsonPart(part, what) {
   }
 }
 
+const HEADER_MEMBERS = ['alg', 'kid', 'typ', 'cty'];
+
 /** Split and decode a compact JWS, with the header checks SPEC §5 asks for. */
 export function parseJws(jws) {
   const parts = jws.split('.');
   if (parts.length !== 3) throw new FormatError('a token has three parts');
   const header = jsonPart(parts[0], 'header');
   const claims = jsonPart(parts[1], 'payload');
+  if (!header || typeof header !== 'object' || Array.isArray(header)) throw new FormatError('header is not an object');
   // RFC 9864's fully specified name means the same algorithm.
   if (header.alg !== 'EdDSA' && header.alg !== 'Ed25519') throw new FormatError(`alg ${header.alg} is not EdDSA`);
   if (typeof header.kid !== 'string' || !header.kid) throw new FormatError('no kid');
-  for (const bad of ['crit', 'jku', 'x5u', 'jwk', 'x5c']) {
-    if (bad in header) throw new FormatError(`header member ${bad} is refused`);
+  // As the server: only alg, kid, typ and cty; crit, jku, x5u, jwk, x5c and the rest refused.
+  for (const m of Object.keys(header)) {
+    if (!HEADER_MEMBERS.includes(m)) throw new FormatError(`header member ${m} is refused`);
   }
   const signature = b64urlToBytes(parts[2]);
   if (signature.length !== 64) throw new FormatError('an Ed25519 signature is 64 bytes');
@@ -63,9 +67,25 @@ export function parseJws(jws) {
   };
 }
 
+// A QR token is the one kind Sanad signs without a `typ` (every other kind has its own:
+// vc+jwt, statuslist+jwt, sanad-trust-list+jwt, sanad-checkpoint+jwt, sanad-event+jwt; see
+// src/keys/kind.rs), and it carries exactly these claims.
+const QR_CLAIMS = ['i', 'c', 't', 'n', 's', 'd'];
+
+/** Parse a compact JWS that must be a Sanad QR token; any other signed kind is refused. */
+export function parseQrToken(jws) {
+  const parsed = parseJws(jws);
+  if ('typ' in parsed.header || 'cty' in parsed.header) {
+    throw new FormatError(`not a QR token: a signed ${parsed.header.typ ?? parsed.header.cty} artefact`);
+  }
+  checkClaims(parsed.claims);
+  return parsed;
+}
+
 function checkClaims(c) {
   const ok =
-    c && typeof c === 'object' &&
+    c && typeof c === 'object' && !Array.isArray(c) &&
+    Object.keys(c).every((k) => QR_CLAIMS.includes(k)) &&
     typeof c.i === 'string' && typeof c.c === 'string' && ID_RE.test(c.c) &&
     Number.isInteger(c.t) && typeof c.n === 'string' &&
     Array.isArray(c.s) && c.s.length === 2 && c.s.every((x) => Number.isInteger(x) && x >= 0) &&
@@ -74,14 +94,19 @@ function checkClaims(c) {
 }
 
 /**
- * What was scanned → `{id, token, jws}`; `token` is null for a reference-only code.
- * Throws FormatError with the reason.
+ * What was scanned → `{id, token, jws, origin}`; `token` is null for a reference-only code,
+ * `origin` the link's origin (null for a raw token or id). Throws FormatError with the reason.
  */
 export function parseScan(text) {
   const t = String(text).trim();
-  if (ID_RE.test(t)) return { id: t, token: null, jws: null };
+  if (ID_RE.test(t)) return { id: t, token: null, jws: null, origin: null };
   let id = null;
   let fragment = null;
+  let origin = null;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(t) && !/^https?:\/\//i.test(t)) {
+    // javascript:, data:, intent: … never a Sanad link.
+    throw new FormatError('not a web link');
+  }
   if (/^https?:\/\//i.test(t)) {
     let url;
     try {
@@ -92,14 +117,14 @@ export function parseScan(text) {
     const m = url.pathname.match(/\/v\/([^/]+)\/?$/);
     if (!m || !ID_RE.test(m[1])) throw new FormatError('no credential id in the link');
     id = m[1];
+    origin = url.origin;
     fragment = url.hash.replace(/^#/, '');
-    if (!fragment) return { id, token: null, jws: null };
+    if (!fragment) return { id, token: null, jws: null, origin };
   } else {
     fragment = t;
   }
   const token = /^[0-9]+$/.test(fragment) ? digitsToJws(fragment) : fragment;
-  const jws = parseJws(token);
-  checkClaims(jws.claims);
+  const jws = parseQrToken(token);
   if (id !== null && jws.claims.c !== id) throw new FormatError('the token names another credential than the link');
-  return { id: jws.claims.c, token, jws };
+  return { id: jws.claims.c, token, jws, origin };
 }

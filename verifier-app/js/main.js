@@ -206,7 +206,7 @@ function render(r) {
 
   const ul = $('check-list');
   ul.replaceChildren();
-  const names = ['format', 'issuer_trusted', 'signature', 'key_status', 'status', 'document_digest'];
+  const names = ['format', 'origin', 'issuer_trusted', 'signature', 'key_status', 'status', 'document_digest'];
   const order = (c) => (names.includes(c.name) ? names.indexOf(c.name) : names.length);
   for (const c of [...r.checks].sort((a, b) => order(a) - order(b))) {
     const state = c.ok === true ? 'ok' : c.ok === false ? 'failed' : 'pending';

@@ -51,6 +51,23 @@ export async function findKey(kid) {
   return matches.length === 1 ? matches[0] : null;
 }
 
+/**
+ * Origins a Sanad QR link may point at: this deployment's, and the base URL of every agency
+ * in the cached trust list (imported deployments included).
+ */
+export async function trustedOrigins() {
+  const out = new Set([ROOT.origin]);
+  const trust = await store.get('trust-list');
+  for (const a of trust?.agencies ?? []) {
+    try {
+      if (a.base_url) out.add(new URL(a.base_url).origin);
+    } catch {
+      // a malformed base URL trusts nothing
+    }
+  }
+  return out;
+}
+
 export async function agencyByCode(code) {
   const trust = await store.get('trust-list');
   return trust?.agencies?.find((a) => a.code === code) ?? null;

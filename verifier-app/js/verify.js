@@ -47,6 +47,14 @@ export async function verifyScan(text) {
   }
   checks.push({ name: 'format', ok: true });
   const out = result('valid', { checks, id: scan.id, text: String(text).trim() });
+  // A link to another host is a warning, not a verdict: the signature decides genuineness,
+  // but a phone camera would open that other host.
+  if (scan.origin) {
+    const trusted = await trust.trustedOrigins();
+    const ok = trusted.has(scan.origin);
+    checks.push({ name: 'origin', ok, detail: scan.origin });
+    if (!ok) out.originWarning = scan.origin;
+  }
 
   if (scan.jws) {
     const { header, claims, signingInput, signature } = scan.jws;
@@ -122,6 +130,11 @@ function applyRecord(out, rec) {
   out.supersededBy = rec.superseded_by ?? null;
   out.outcome = OUTCOME_OF_STATUS[rec.status] ?? 'undetermined';
   out.checks.push({ name: 'status', ok: rec.status === 'active', detail: rec.status });
+  if (rec.key_revoked) {
+    // The server knows the signing key was revoked (perhaps before our trust list did).
+    out.checks.push({ name: 'key_status', ok: false, detail: 'revoked' });
+    out.outcome = 'key_revoked';
+  }
 }
 
 async function offlineStatus(out, scan) {
