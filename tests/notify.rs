@@ -9,51 +9,15 @@ mod callers;
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
+#[path = "support/log_capture.rs"]
+mod log_capture;
 
 use axum::http::{Method, StatusCode};
 use helpers::TestApp;
+use log_capture::capture;
 use serde_json::{Value, json};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Buffer {
-    type Writer = Buffer;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-fn capture() -> Buffer {
-    static BUF: OnceLock<Buffer> = OnceLock::new();
-    BUF.get_or_init(|| {
-        let buf = Buffer::default();
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_ansi(false)
-            .with_writer(buf.clone())
-            .try_init()
-            .expect("the only subscriber");
-        buf
-    })
-    .clone()
-}
 
 const PHONE_AR: &str = "+962791112233";
 const PHONE_EN: &str = "+12025550187";
