@@ -405,16 +405,36 @@ impl<R: std::io::Read> std::io::Read for CountingReader<R> {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` filters (default `info`); colours only on a terminal.
+/// Logs go to stderr; `RUST_LOG` filters by target and level (default `info`; e.g.
+/// `RUST_LOG=warn,sanad::events=debug`); colours only on a terminal.
 pub fn init_tracing() {
     use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
+        )
+        .with(filter)
         .try_init();
+}
+
+/// `RUST_LOG` as `target=level` directives (`tracing_subscriber::filter::Targets`, which needs no
+/// regex engine); unset or unreadable falls back to `info`, with a warning for the latter.
+fn log_filter(spec: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    match spec.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Targets::new().with_default(LevelFilter::INFO),
+        Some(s) => s.parse().unwrap_or_else(|e| {
+            eprintln!(
+                "RUST_LOG={s:?} is not a list of target=level directives ({e}); logging at info"
+            );
+            Targets::new().with_default(LevelFilter::INFO)
+        }),
+    }
 }
 
 /// The deployment's database, which must exist (see [`crate::app::open_existing`]).
@@ -837,4 +857,23 @@ async fn http_json(
         String::from_utf8_lossy(&bytes)
     );
     Ok(serde_json::from_slice(&bytes)?)
+}
+
+#[cfg(test)]
+mod log_filter_tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_directives_filter_by_target() {
+        let f = log_filter(Some("warn,sanad::events=debug"));
+        assert!(f.would_enable("sanad::events::deliver", &Level::DEBUG));
+        assert!(!f.would_enable("sanad::web", &Level::INFO));
+        assert!(f.would_enable("sanad::web", &Level::WARN));
+        let default = log_filter(None);
+        assert!(default.would_enable("sanad", &Level::INFO));
+        assert!(!default.would_enable("sanad", &Level::DEBUG));
+        let bad = log_filter(Some("=nonsense=="));
+        assert!(bad.would_enable("sanad", &Level::INFO));
+    }
 }

@@ -41,6 +41,7 @@ pub struct JobOut {
 
 /// `?format=` of an upload or a result file.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FormatQuery {
     /// `csv` or `ndjson` (uploads: default from the Content-Type).
     pub format: Option<String>,

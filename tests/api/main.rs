@@ -41,11 +41,9 @@ fn check_names(v: &Value) -> Vec<String> {
 }
 
 fn decode_png(png: &[u8]) -> String {
+    // rxing (a ZXing port, independent of the `qrcode` encoder that drew the PNG).
     let img = image::load_from_memory(png).expect("png").to_luma8();
-    let mut p = rqrr::PreparedImage::prepare(img);
-    let grids = p.detect_grids();
-    assert_eq!(grids.len(), 1, "one QR in the image");
-    grids[0].decode().expect("decodes").1
+    sanad::render::qr_read::decode_luma(img).expect("decodes")
 }
 
 /// Decode with zbarimg (an independent C decoder) when installed; required under CI.

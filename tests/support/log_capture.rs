@@ -34,7 +34,7 @@ pub fn capture() -> Buffer {
     BUF.get_or_init(|| {
         let buf = Buffer::default();
         tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_max_level(tracing::Level::TRACE)
             .with_ansi(false)
             .with_writer(buf.clone())
             .try_init()
