@@ -46,7 +46,7 @@ fn is_byte_array(s: &Value) -> bool {
 }
 
 fn is_problem_ref(s: &Value) -> bool {
-    s["$ref"] == "#/components/schemas/Problem"
+    s["$ref"] == "#/components/schemas/Problem" || s["$ref"] == "#/components/schemas/VcApiProblem"
 }
 
 fn finish_content(content: &mut Map<String, Value>) {

@@ -293,7 +293,9 @@ fn envelope(jwt: &str) -> Value {
 /// VC-API: issue the given credential as an enveloped `vc+jwt` with status entries added.
 #[utoipa::path(post, path = "/credentials/issue", tag = "vc-api", request_body = IssueCredentialRequest,
     security(("bearer" = [])),
-    responses((status = 201, body = IssueCredentialResponse), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 201, body = IssueCredentialResponse),
+        (status = 400, description = "malformed: `field` and `errors` name the members to fix", content_type = "application/problem+json", body = super::vcapi::VcApiProblem),
+        (status = 401, body = Problem)))]
 pub async fn vcapi_issue(
     State(app): State<Arc<App>>,
     auth: Principal,
@@ -410,7 +412,7 @@ pub use super::vcapi::VerifyCredentialResponse;
 /// whose `errors` name each one.
 #[utoipa::path(post, path = "/credentials/verify", tag = "vc-api", request_body = VerifyCredentialRequest,
     responses((status = 200, description = "verified: genuine and in force", body = VerifyCredentialResponse),
-              (status = 400, description = "malformed, or not verified: `errors` names each failed check", content_type = "application/problem+json", body = Problem)))]
+              (status = 400, description = "malformed, or not verified: `errors` names each failed check", content_type = "application/problem+json", body = super::vcapi::VcApiProblem)))]
 pub async fn vcapi_verify(
     State(app): State<Arc<App>>,
     VcApiJson(req): VcApiJson<VerifyCredentialRequest>,

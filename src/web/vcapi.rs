@@ -26,6 +26,74 @@ pub const VP_JWT: &str = "application/vp+jwt";
 /// Most enveloped credentials one presentation may carry.
 pub const MAX_PRESENTED: usize = 16;
 
+/// The body of every VC-API 400 (RFC 9457 problem+json), as the OpenAPI document describes
+/// it for client generators: the members of every Sanad problem, and the VC-API's own
+/// `errors` (one entry a failed check or violated member) and, for a failed verification,
+/// `verified`, `outcome`, `checks` and `warnings`. The handlers build it with `problem`;
+/// the TypeScript client test (`tests/e2e/openapi-ts.test.mjs`) reads these members through
+/// the generated types, and the API tests read every VC-API 400 into it (unknown members
+/// refused), so the description cannot fall behind the bodies.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VcApiProblem {
+    /// A URI naming the problem type (`urn:sanad:problem:…`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary.
+    pub title: String,
+    /// HTTP status code (400).
+    pub status: u16,
+    /// What went wrong, for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The member the caller must fix, for a malformed request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Each failed check or violated member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<VcApiProblemEntry>>,
+    /// `false`, for a credential or presentation that was read but not verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// Sanad's outcome (SPEC §5), for a credential that was read but not verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    /// Names of the checks that passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Vec<String>>,
+    /// Warnings (none are given yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<Vec<Value>>,
+    /// Public fields, when the credential could be identified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<crate::domain::PublicCredential>,
+}
+
+/// One entry of a VC-API problem's `errors`: a failed check (`type`, `title`, `detail`,
+/// `check`) or a violated member of the data model (`member`, `message`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VcApiProblemEntry {
+    /// A URI naming the failure (`urn:sanad:problem:credential-revoked`, …), for checks.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Short summary, for checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Detail of a failed check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The check that failed (`signature`, `status`, `validity`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<String>,
+    /// The violated member of the credential (data-model errors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// What is wrong with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
 /// A VC-API error: a problem+json response, always 400 for what the caller sent.
 #[derive(Debug)]
 pub struct VcApiError(Box<Response>);
@@ -264,7 +332,7 @@ fn presentation_failure(check: &str, detail: String) -> Response {
 /// key embedded in the header (`jwk`) would prove nothing about who holds it.
 #[utoipa::path(post, path = "/presentations/verify", tag = "vc-api", request_body = VerifyPresentationRequest,
     responses((status = 200, description = "the presentation and every credential in it verify", body = VerifyPresentationResponse),
-              (status = 400, description = "malformed, or not verified: `errors` names each failed check", content_type = "application/problem+json", body = crate::error::Problem)))]
+              (status = 400, description = "malformed, or not verified: `errors` names each failed check", content_type = "application/problem+json", body = VcApiProblem)))]
 pub async fn verify_presentation(
     State(app): State<Arc<App>>,
     VcApiJson(req): VcApiJson<VerifyPresentationRequest>,

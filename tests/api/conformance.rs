@@ -322,6 +322,10 @@ async fn vc_verify(t: &TestApp, jwt: &str) -> helpers::Res {
 /// The field a 400 problem names, and the checks its `errors` name.
 fn named(r: &helpers::Res) -> (String, Vec<String>) {
     let j = r.assert_problem(StatusCode::BAD_REQUEST);
+    // The body is what the OpenAPI document describes (`VcApiProblem`), member for member.
+    if let Err(e) = serde_json::from_value::<sanad::web::vcapi::VcApiProblem>(j.clone()) {
+        panic!("the 400 body is not the documented VcApiProblem: {e}: {j}");
+    }
     let checks = j["errors"]
         .as_array()
         .into_iter()

@@ -21,6 +21,8 @@ payload = json.load(open(sys.argv[2]))
 schema = json.load(open(sys.argv[3]))
 samples = json.load(open(sys.argv[4]))
 failures = []
+# Problem bodies: Sanad's, and the VC-API's (with `errors`, `verified`, `outcome`, …).
+PROBLEMS = {"#/components/schemas/Problem", "#/components/schemas/VcApiProblem"}
 
 errors = list(OpenAPIV31SpecValidator(doc).iter_errors())
 for e in errors:
@@ -33,7 +35,7 @@ for path, item in doc["paths"].items():
             if not r.get("description"):
                 failures.append(f"{method} {path} {status}: no description")
             for media, m in r.get("content", {}).items():
-                if m.get("schema", {}).get("$ref") == "#/components/schemas/Problem" and media != "application/problem+json":
+                if m.get("schema", {}).get("$ref") in PROBLEMS and media != "application/problem+json":
                     failures.append(f"{method} {path} {status}: a problem as {media}")
 
 Draft202012Validator.check_schema(schema)
