@@ -7,8 +7,10 @@
 //! Run: `cargo bench --bench bulk`. Options by env: `BENCH_BULK_SIZES` (default
 //! `100000,1000000`), `BENCH_ENGINES` (`sqlite,postgres`), `BENCH_CHUNK` (rows per
 //! transaction, default the import's), `BENCH_OUT` (markdown file, default
-//! `target/bench-bulk.md`), `SANAD_TEST_POSTGRES_URL` (admin URL for PostgreSQL). The
-//! verify figures are `cargo bench --bench http`, in-process ones `--bench hot_path`.
+//! `target/bench-bulk.md`), `SANAD_TEST_POSTGRES_URL` (admin URL for PostgreSQL),
+//! `BENCH_AUDIT_VERIFY=0` to skip the timed `sanad audit verify` run after each import
+//! (which shows the fast path leaves a log that checks). Each PostgreSQL bench database is
+//! dropped once measured. The verify figures are `cargo bench --bench http`, in-process ones `--bench hot_path`.
 //! Nothing is asserted: figures are printed.
 
 use std::io::Write as _;
@@ -22,6 +24,8 @@ struct Run {
     secs: f64,
     peak_mb: f64,
     summary: String,
+    /// `sanad audit verify` afterwards: seconds and whether the log was intact.
+    verify: Option<(f64, bool)>,
 }
 
 fn write_csv(path: &Path, n: u64) {
@@ -64,10 +68,7 @@ fn sanad(dir: &Path, url: &str) -> Command {
 
 fn measure(engine: &'static str, url: &str, dir: &Path, file: &Path, rows: u64) -> Run {
     // Schema, agency and key first, so the run measures issuance only.
-    let st = sanad(dir, url)
-        .args(["keys", "list"])
-        .output()
-        .expect("sanad");
+    let st = sanad(dir, url).args(["init"]).output().expect("sanad");
     assert!(
         st.status.success(),
         "{}",
@@ -96,21 +97,66 @@ fn measure(engine: &'static str, url: &str, dir: &Path, file: &Path, rows: u64) 
     }
     let secs = started.elapsed().as_secs_f64();
     let out = child.wait_with_output().expect("output");
+    // The fast path must leave a log that checks: verify it (BENCH_AUDIT_VERIFY=0 skips).
+    let verify = (std::env::var("BENCH_AUDIT_VERIFY").as_deref() != Ok("0")).then(|| {
+        let started = Instant::now();
+        let v = sanad(dir, url)
+            .args(["audit", "verify"])
+            .output()
+            .expect("audit verify");
+        let text = String::from_utf8_lossy(&v.stdout);
+        (
+            started.elapsed().as_secs_f64(),
+            v.status.success() && text.contains("intact") && !text.contains("BROKEN"),
+        )
+    });
     Run {
         engine,
         rows,
         secs,
         peak_mb: peak as f64 / 1024.0,
         summary: String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        verify,
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt")
+}
+
+/// Drop a bench database once measured (a million rows take gigabytes).
+fn drop_postgres_db(admin: &str, url: &str) {
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if !name.starts_with("sanad_bench_") {
+        return;
+    }
+    rt().block_on(async {
+        sqlx::any::install_default_drivers();
+        if let Ok(pool) = sqlx::AnyPool::connect(admin).await {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&pool)
+            .await;
+        }
+    });
+}
+
+fn verify_cell(r: &Run) -> String {
+    match r.verify {
+        Some((secs, true)) => format!(", intact ({secs:.1} s)"),
+        Some((secs, false)) => format!(", BROKEN ({secs:.1} s)"),
+        None => String::new(),
     }
 }
 
 fn postgres_db(admin: &str) -> Option<String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    rt.block_on(async {
+    rt().block_on(async {
         sqlx::any::install_default_drivers();
         let pool = match sqlx::AnyPool::connect(admin).await {
             Ok(p) => p,
@@ -169,14 +215,18 @@ fn main() {
                 _ => continue,
             };
             let r = measure(name, &url, &run_dir, &file, n);
+            if engine == "postgres" {
+                drop_postgres_db(&admin, &url);
+            }
             println!(
-                "{} {} rows: {:.1} s, {:.0} rows/s, peak {:.0} MB ({})",
+                "{} {} rows: {:.1} s, {:.0} rows/s, peak {:.0} MB ({}){}",
                 r.engine,
                 r.rows,
                 r.secs,
                 r.rows as f64 / r.secs,
                 r.peak_mb,
-                r.summary
+                r.summary,
+                verify_cell(&r)
             );
             runs.push(r);
         }
@@ -188,18 +238,28 @@ fn main() {
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
     md.push_str(
-        "| engine | rows | wall time | rows/s | peak memory (VmHWM) |\n|---|---:|---:|---:|---:|\n",
+        "| engine | rows | wall time | rows/s | peak memory (VmHWM) | `audit verify` after |\n|---|---:|---:|---:|---:|---|\n",
     );
     for r in &runs {
         md.push_str(&format!(
-            "| {} | {} | {:.1} s | {:.0} | {:.0} MB |\n",
+            "| {} | {} | {:.1} s | {:.0} | {:.0} MB | {} |\n",
             r.engine,
             r.rows,
             r.secs,
             r.rows as f64 / r.secs,
-            r.peak_mb
+            r.peak_mb,
+            verify_cell(r).trim_start_matches(", ")
         ));
     }
+    let end_load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    md.push_str(&format!(
+        "\nLoad average at the end: {}.\n",
+        end_load
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
     println!("\n{md}");
     if let Some(p) = out_path.parent() {
         let _ = std::fs::create_dir_all(p);

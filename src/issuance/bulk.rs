@@ -21,7 +21,7 @@ use crate::domain::{
 use crate::error::AppError;
 use crate::keys::{Artefact, PrivateKey, kind};
 use crate::storage::{
-    BulkChunk, BulkCredential, BulkResultRow, NewCredential, PersonRow, StoreError, now,
+    BulkChunk, BulkCredential, BulkResultRow, BulkWriter, NewCredential, PersonRow, StoreError, now,
 };
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -374,6 +374,14 @@ pub struct Options {
 /// Issue a whole file. `on_chunk` sees each chunk's results (progress, result files).
 /// Row errors are in the results; the `Err` is for the run as a whole (unreadable file,
 /// database down, no signing key).
+///
+/// Two stages overlap: while one chunk is being stored (one transaction, mostly the
+/// database's work), the next is validated and signed (on all cores). Chunks are stored
+/// strictly in order, one at a time, so the audit log and the status feed stay in commit
+/// order. A key the next chunk shares with the one being stored is caught by the unique
+/// index when the next chunk is stored, and that chunk is checked and built again (see
+/// [`store`]), so it is reported as used twice just as when the chunks run one after the
+/// other.
 pub async fn run<R: Read + Send + 'static>(
     app: &App,
     input: R,
@@ -382,25 +390,44 @@ pub async fn run<R: Read + Send + 'static>(
     mut on_chunk: impl FnMut(&[BulkResultRow]),
 ) -> Result<Summary, AppError> {
     let mut rx = spawn_reader(input, format, opts.chunk_rows.max(1));
+    let mut writer = app.store.bulk_writer().await?;
     let mut sum = Summary::default();
-    while let Some(chunk) = rx.recv().await {
-        let mut rows = chunk.map_err(AppError::BadRequest)?;
-        rows.retain(|(n, _)| *n > opts.skip_rows);
-        if rows.is_empty() {
-            continue;
-        }
-        let results = issue_chunk(app, opts, rows).await?;
-        for r in &results {
-            sum.rows += 1;
-            match r.outcome.as_str() {
-                "issued" => sum.issued += 1,
-                "skipped" => sum.skipped += 1,
-                _ => sum.failed += 1,
+    let mut ready: Option<Prepared> = None;
+    loop {
+        let previous = ready.take();
+        let store_previous = async {
+            match previous {
+                Some(p) => store(app, &mut writer, opts, p).await.map(Some),
+                None => Ok(None),
             }
+        };
+        let prepare_next = async {
+            while let Some(chunk) = rx.recv().await {
+                let mut rows = chunk.map_err(AppError::BadRequest)?;
+                rows.retain(|(n, _)| *n > opts.skip_rows);
+                if !rows.is_empty() {
+                    return prepare(app, opts, rows).await.map(Some);
+                }
+            }
+            Ok(None)
+        };
+        let (stored, next) = tokio::join!(store_previous, prepare_next);
+        if let Some(results) = stored? {
+            for r in &results {
+                sum.rows += 1;
+                match r.outcome.as_str() {
+                    "issued" => sum.issued += 1,
+                    "skipped" => sum.skipped += 1,
+                    _ => sum.failed += 1,
+                }
+            }
+            on_chunk(&results);
         }
-        on_chunk(&results);
+        match next? {
+            Some(p) => ready = Some(p),
+            None => return Ok(sum),
+        }
     }
-    Ok(sum)
 }
 
 fn failed(row: i64, key: Option<String>, error: String) -> BulkResultRow {
@@ -413,17 +440,30 @@ fn failed(row: i64, key: Option<String>, error: String) -> BulkResultRow {
     }
 }
 
-/// Validate, sign and store one chunk; returns every row's result in row order.
-async fn issue_chunk(
-    app: &App,
-    opts: &Options,
-    rows: Vec<ReadRow>,
-) -> Result<Vec<BulkResultRow>, AppError> {
+/// A chunk validated, checked against the keys issued before, signed and ready to store.
+struct Prepared {
+    /// Every row's result, in row order (credential ids filled in once stored).
+    results: Vec<BulkResultRow>,
+    /// The valid rows not issued before: `(index into results, key, request)`, kept to
+    /// build the chunk again after a conflict.
+    todo: Vec<(usize, String, Request)>,
+    /// Persons referred to by id, the agency's own.
+    known: HashMap<String, PersonRow>,
+    /// The signing key.
+    key: Arc<PrivateKey>,
+    /// What to store.
+    chunk: BulkChunk,
+    /// `(index into results, credential id)` of what the chunk issues.
+    issued: Vec<(usize, String)>,
+}
+
+/// Validate one chunk's rows, look up what they refer to, sign them.
+async fn prepare(app: &App, opts: &Options, rows: Vec<ReadRow>) -> Result<Prepared, AppError> {
     let agency = &opts.actor.agency;
     let mut results = Vec::with_capacity(rows.len());
     // (index into results, key, request)
-    let mut pending: Vec<(usize, String, Request)> = Vec::new();
-    let mut keys_here = HashSet::new();
+    let mut pending: Vec<(usize, String, Request)> = Vec::with_capacity(rows.len());
+    let mut keys_here = HashSet::with_capacity(rows.len());
     for (n, row) in rows {
         let r = row
             .map_err(|e| (None, e))
@@ -479,62 +519,85 @@ async fn issue_chunk(
         .keys
         .signing_key(agency)
         .ok_or_else(|| AppError::Conflict(format!("agency {agency} has no active signing key")))?;
-    for attempt in 0..5 {
-        // Keys issued before: skipped (an earlier run), or a duplicate within this run.
-        let keys: Vec<String> = pending.iter().map(|(_, k, _)| k.clone()).collect();
-        let existing: HashMap<String, (String, Option<i64>)> = app
-            .store
-            .existing_request_keys(agency.as_str(), &keys)
-            .await?
-            .into_iter()
-            .map(|(k, id, b)| (k, (id, b)))
-            .collect();
-        let mut todo = Vec::new();
-        for (i, k, req) in pending.drain(..) {
-            match existing.get(&k) {
-                Some((id, batch)) if batch.is_some_and(|b| b > opts.start_seq) => {
-                    results[i] = failed(
-                        results[i].row,
-                        Some(k),
-                        format!("request_key: used twice in this file (first issued as {id})"),
-                    );
-                }
-                Some((id, _)) => {
-                    results[i].outcome = "skipped".into();
-                    results[i].credential_id = Some(id.clone());
-                }
-                None => todo.push((i, k, req)),
+    plan(app, opts, results, pending, known, key).await
+}
+
+/// Check `pending` against the keys issued before (skipped: an earlier run; failed: this
+/// run issued the key already, so the file holds it twice), then build and sign the rest.
+async fn plan(
+    app: &App,
+    opts: &Options,
+    mut results: Vec<BulkResultRow>,
+    mut pending: Vec<(usize, String, Request)>,
+    known: HashMap<String, PersonRow>,
+    key: Arc<PrivateKey>,
+) -> Result<Prepared, AppError> {
+    let keys: Vec<String> = pending.iter().map(|(_, k, _)| k.clone()).collect();
+    let existing: HashMap<String, (String, Option<i64>)> = app
+        .store
+        .existing_request_keys(opts.actor.agency.as_str(), &keys)
+        .await?
+        .into_iter()
+        .map(|(k, id, b)| (k, (id, b)))
+        .collect();
+    let mut todo = Vec::with_capacity(pending.len());
+    for (i, k, req) in pending.drain(..) {
+        match existing.get(&k) {
+            Some((id, batch)) if batch.is_some_and(|b| b > opts.start_seq) => {
+                results[i] = failed(
+                    results[i].row,
+                    Some(k),
+                    format!("request_key: used twice in this file (first issued as {id})"),
+                );
             }
+            Some((id, _)) => {
+                results[i].outcome = "skipped".into();
+                results[i].credential_id = Some(id.clone());
+            }
+            None => todo.push((i, k, req)),
         }
-        let (chunk, issued) = build_chunk(app, opts, &key, &todo, &known).await?;
-        let job_results = |results: &Vec<BulkResultRow>| {
-            let mut r = results.clone();
-            for (i, id) in &issued {
-                r[*i].credential_id = Some(id.clone());
-            }
-            r
-        };
-        let chunk = BulkChunk {
-            results: if opts.job_id.is_some() {
-                job_results(&results)
-            } else {
-                Vec::new()
-            },
-            ..chunk
-        };
-        match app.store.insert_bulk_chunk(&chunk).await {
+    }
+    let (mut chunk, issued) = build_chunk(app, opts, &key, &todo, &known).await?;
+    if opts.job_id.is_some() {
+        let mut r = results.clone();
+        for (i, id) in &issued {
+            r[*i].credential_id = Some(id.clone());
+        }
+        chunk.results = r;
+    }
+    Ok(Prepared {
+        results,
+        todo,
+        known,
+        key,
+        chunk,
+        issued,
+    })
+}
+
+/// Store a prepared chunk; returns every row's result in row order. A request key or
+/// status slot taken meanwhile (another writer, or the chunk stored just before this one
+/// when they share a key) is a conflict: catch up, check and build again.
+async fn store(
+    app: &App,
+    writer: &mut BulkWriter,
+    opts: &Options,
+    mut p: Prepared,
+) -> Result<Vec<BulkResultRow>, AppError> {
+    for attempt in 0..5 {
+        match writer.insert_chunk(&p.chunk).await {
             Ok(_) => {
                 app.status.sync(&app.store).await?;
-                for (i, id) in issued {
+                let mut results = p.results;
+                for (i, id) in p.issued {
                     results[i].credential_id = Some(id);
                 }
                 return Ok(results);
             }
             Err(StoreError::Conflict(m)) if attempt < 4 => {
-                // A slot or key taken by another writer meanwhile: catch up and redo.
                 tracing::info!(error = %m, "bulk chunk conflict, retrying");
                 app.status.sync(&app.store).await?;
-                pending = todo;
+                p = plan(app, opts, p.results, p.todo, p.known, p.key).await?;
             }
             Err(e) => return Err(e.into()),
         }

@@ -3,18 +3,29 @@
 //! single issuance writes), and one audit entry committing to every item (see
 //! [`crate::audit::bulk`]); bulk jobs and their per-row results.
 
+use super::state::{Written, written_state};
 use super::{
-    NewCredential, PersonRow, Store, StoreError, Tx, audit_append, audit_begin, map_unique, now,
+    Engine, NewCredential, PersonRow, Store, StoreError, Tx, audit_append, audit_begin, map_unique,
+    now,
 };
 use crate::audit::bulk::{BULK_ACTION, BatchItem, items_hash};
 use sqlx::{AssertSqlSafe, Row as _};
 
-/// Rows per multi-row INSERT statement. Binding grows faster than linearly with the number
-/// of parameters in one statement through sqlx's Any driver (measured in a debug build on
-/// SQLite, 3,000 rows: 500 rows a statement 374 rows/s, 100: 1,694, 60: 1,795, 30: 2,889;
-/// PostgreSQL 500: 1,122, 30: 1,562), so statements stay small; the transaction per chunk is
-/// what saves the commits.
-const ROWS_PER_STATEMENT: usize = 32;
+/// Rows per multi-row statement (INSERT, or keys in an `IN` list). Placeholders are what
+/// decides it: SQLite looks a *named* parameter (`$7`) up by a linear search of the
+/// statement's names for every bind, so binding a statement of n named parameters costs
+/// O(n²) (what limited these statements to 32 rows before); its anonymous `?` is bound by
+/// position, so on SQLite the statements use `?` and can be large. PostgreSQL numbers its
+/// parameters natively. Both engines cache the prepared statement per connection, so a
+/// chunk reuses the same few statements; larger statements mean fewer round trips.
+fn rows_per_statement(engine: Engine, cols: usize) -> usize {
+    // SQLite allows 32,766 parameters a statement, PostgreSQL 65,535.
+    let max = match engine {
+        Engine::Sqlite => 256,
+        Engine::Postgres => 256,
+    };
+    max.min(30_000 / cols.max(1))
+}
 
 /// A credential to insert in bulk, with its caller's request key.
 #[derive(Clone)]
@@ -56,6 +67,131 @@ pub struct BulkChunk {
     pub credentials: Vec<BulkCredential>,
     /// Every row's outcome (stored only for jobs).
     pub results: Vec<BulkResultRow>,
+}
+
+/// Rows a PostgreSQL bulk writer stores before it first refreshes the planner statistics.
+const FIRST_ANALYZE: u64 = 4_000;
+
+/// SQLite page cache of a bulk writer's connection, KiB (SQLite's default is 2 MiB).
+pub const BULK_CACHE_KIB: u32 = 64 * 1024;
+
+/// Stores the chunks of one bulk run, in order, on a connection of its own
+/// ([`Store::bulk_writer`]).
+pub struct BulkWriter {
+    conn: sqlx::AnyConnection,
+    store: Store,
+    /// Rows this writer has stored, and the count at which it next refreshes PostgreSQL's
+    /// planner statistics.
+    written: u64,
+    next_analyze: u64,
+}
+
+impl std::fmt::Debug for BulkWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BulkWriter")
+    }
+}
+
+impl BulkWriter {
+    /// Store a chunk in one transaction: persons, credentials, their feed rows, one audit
+    /// entry committing to all of them, and (for jobs) the rows' results and the job's
+    /// counts. A request key or status slot taken meanwhile is a conflict and nothing of
+    /// the chunk is stored. Returns the audit entry's seq when anything was issued.
+    pub async fn insert_chunk(&mut self, ch: &BulkChunk) -> Result<Option<i64>, StoreError> {
+        use sqlx::Connection as _;
+        let e = self.store.engine;
+        let issues = !ch.credentials.is_empty() || !ch.persons.is_empty();
+        // Hashed before the transaction opens: the write lock is held for writing only.
+        let detail = if issues {
+            Some(ch.audit_detail()?)
+        } else {
+            None
+        };
+        let mut tx = self.conn.begin().await?;
+        let mut seq = None;
+        if let Some(detail) = detail {
+            let head = audit_begin(&mut tx).await?;
+            insert_persons(&mut tx, e, &ch.persons, head.seq).await?;
+            insert_credentials(&mut tx, e, &ch.credentials, head.seq).await?;
+            insert_feed(&mut tx, e, &ch.credentials).await?;
+            insert_events(&mut tx, e, &ch.credentials).await?;
+            seq = Some(head.seq);
+            audit_append(&mut tx, head, &ch.actor, BULK_ACTION, &ch.subject, &detail).await?;
+        }
+        if let Some(job) = &ch.job_id {
+            insert_results(&mut tx, e, job, &ch.results).await?;
+            let count = |o: &str| ch.results.iter().filter(|r| r.outcome == o).count() as i64;
+            sqlx::query(
+                "UPDATE bulk_jobs SET rows_total = rows_total + $1, issued = issued + $2, skipped = skipped + $3, failed = failed + $4 WHERE id = $5",
+            )
+            .bind(ch.results.len() as i64)
+            .bind(count("issued"))
+            .bind(count("skipped"))
+            .bind(count("failed"))
+            .bind(job)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        if seq.is_some() {
+            self.store.bump_changes();
+        }
+        self.written += ch.credentials.len() as u64;
+        if e == Engine::Postgres && self.written >= self.next_analyze {
+            // PostgreSQL plans from statistics taken when the tables were small (autovacuum
+            // runs about once a minute): the request-key lookup of the next chunk then
+            // scans every credential of the agency instead of probing the unique index,
+            // and the run slows with every chunk (100,000 rows took 215 s, 464 rows/s).
+            // Fresh statistics each time the run has doubled what it wrote keep the plans
+            // right for ~log2(rows) short ANALYZEs (they only sample).
+            self.next_analyze = self.written.saturating_mul(2);
+            sqlx::query("ANALYZE credentials, persons, status_changes, events")
+                .execute(&mut self.conn)
+                .await?;
+        }
+        Ok(seq)
+    }
+}
+
+impl BulkChunk {
+    /// The detail of the chunk's audit entry: counts, the hash committing to every item
+    /// (checked by `audit verify`, see [`crate::audit::bulk`]) and the state of every row
+    /// it writes (see [`super::state`]), so a later edit of a bulk row is named like that
+    /// of a row written one at a time. The states are hashed from the values the chunk
+    /// binds rather than read back row by row (two queries a row, most of a chunk's round
+    /// trips before); `audit verify` recomputes them from the stored rows.
+    fn audit_detail(&self) -> Result<String, StoreError> {
+        let items: Vec<BatchItem<'_>> = self
+            .credentials
+            .iter()
+            .map(|b| BatchItem {
+                id: &b.c.id,
+                person_id: b.c.person_id.as_deref(),
+                kid: &b.c.kid,
+                status_list: b.c.status_list,
+                status_index: b.c.status_index,
+                request_key: Some(&b.request_key),
+                token: &b.c.token,
+                doc_sha256: b.c.doc_sha256.as_deref(),
+            })
+            .collect();
+        let persons: Vec<&str> = self.persons.iter().map(|p| p.id.as_str()).collect();
+        let mut state = serde_json::Map::new();
+        for p in &self.persons {
+            let (k, h) = written_state("persons", &p.id, |c| person_value(p, c))?;
+            state.insert(k, h.into());
+        }
+        for b in &self.credentials {
+            let (k, h) = written_state("credentials", &b.c.id, |c| credential_value(&b.c, c))?;
+            state.insert(k, h.into());
+        }
+        Ok(serde_json::json!({
+            "agency": self.agency, "count": self.credentials.len(), "persons": self.persons.len(),
+            "items": items_hash(&items, &persons),
+            "state": state,
+        })
+        .to_string())
+    }
 }
 
 /// A bulk job.
@@ -119,29 +255,51 @@ impl BatchCredRow {
     }
 }
 
-/// `($1, $2, …), (…)` for `rows` rows of `cols` columns.
-fn values(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
+/// `(?, ?, …), (…)` (SQLite) or `($1, $2, …), (…)` (PostgreSQL) for `rows` rows of `cols`
+/// columns, the first placeholder numbered `first`.
+fn values(engine: Engine, rows: usize, cols: usize, first: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 6);
     for r in 0..rows {
         s.push_str(if r == 0 { "(" } else { ", (" });
         for c in 0..cols {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&(r * cols + c + 1).to_string());
+            push_placeholder(&mut s, engine, first + r * cols + c);
         }
         s.push(')');
     }
     s
 }
 
-/// `$1, $2, …` for an IN list.
-fn in_list(n: usize, first: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `?, ?, …` or `$2, $3, …` for an IN list of `n` values, the first numbered `first`.
+fn in_list(engine: Engine, n: usize, first: usize) -> String {
+    let mut s = String::with_capacity(n * 6);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        push_placeholder(&mut s, engine, first + i);
+    }
+    s
+}
+
+fn push_placeholder(s: &mut String, engine: Engine, n: usize) {
+    use std::fmt::Write as _;
+    match engine {
+        Engine::Sqlite => s.push('?'),
+        Engine::Postgres => {
+            let _ = write!(s, "${n}");
+        }
+    }
+}
+
+/// `$n` (PostgreSQL) or `?` (SQLite) for a single parameter numbered `n`, in statements that
+/// also hold a [`values`] or [`in_list`] (SQLite cannot mix `?` with `$n`).
+fn param(engine: Engine, n: usize) -> String {
+    let mut s = String::new();
+    push_placeholder(&mut s, engine, n);
+    s
 }
 
 impl Store {
@@ -152,10 +310,12 @@ impl Store {
         keys: &[String],
     ) -> Result<Vec<(String, String, Option<i64>)>, StoreError> {
         let mut out = Vec::new();
-        for part in keys.chunks(ROWS_PER_STATEMENT) {
+        let e = self.engine;
+        for part in keys.chunks(rows_per_statement(e, 1)) {
             let sql = format!(
-                "SELECT request_key, id, bulk_batch FROM credentials WHERE agency_code = $1 AND request_key IN ({})",
-                in_list(part.len(), 2)
+                "SELECT request_key, id, bulk_batch FROM credentials WHERE agency_code = {} AND request_key IN ({})",
+                param(e, 1),
+                in_list(e, part.len(), 2)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(agency);
             for k in part {
@@ -175,11 +335,13 @@ impl Store {
         ids: &[String],
     ) -> Result<Vec<PersonRow>, StoreError> {
         let mut out = Vec::new();
-        for part in ids.chunks(ROWS_PER_STATEMENT) {
+        let e = self.engine;
+        for part in ids.chunks(rows_per_statement(e, 1)) {
             let sql = format!(
-                "SELECT {} FROM persons WHERE agency_code = $1 AND id IN ({})",
+                "SELECT {} FROM persons WHERE agency_code = {} AND id IN ({})",
                 super::PERSON_COLS,
-                in_list(part.len(), 2)
+                param(e, 1),
+                in_list(e, part.len(), 2)
             );
             let mut q = sqlx::query(AssertSqlSafe(sql)).bind(agency);
             for k in part {
@@ -192,68 +354,26 @@ impl Store {
         Ok(out)
     }
 
-    /// Store a chunk in one transaction: persons, credentials, their feed rows, one audit
-    /// entry committing to all of them, and (for jobs) the rows' results and the job's
-    /// counts. A request key or status slot taken meanwhile is a conflict and nothing of
-    /// the chunk is stored. Returns the audit entry's seq when anything was issued.
-    pub async fn insert_bulk_chunk(&self, ch: &BulkChunk) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut seq = None;
-        if !ch.credentials.is_empty() || !ch.persons.is_empty() {
-            let head = audit_begin(&mut tx).await?;
-            insert_persons(&mut tx, &ch.persons, head.seq).await?;
-            insert_credentials(&mut tx, &ch.credentials, head.seq).await?;
-            insert_feed(&mut tx, &ch.credentials).await?;
-            insert_events(&mut tx, &ch.credentials).await?;
-            let items: Vec<BatchItem<'_>> = ch
-                .credentials
-                .iter()
-                .map(|b| BatchItem {
-                    id: &b.c.id,
-                    person_id: b.c.person_id.as_deref(),
-                    kid: &b.c.kid,
-                    status_list: b.c.status_list,
-                    status_index: b.c.status_index,
-                    request_key: Some(&b.request_key),
-                    token: &b.c.token,
-                    doc_sha256: b.c.doc_sha256.as_deref(),
-                })
-                .collect();
-            let persons: Vec<&str> = ch.persons.iter().map(|p| p.id.as_str()).collect();
-            // The rows as stored, so `audit verify` names any later edit of them as it does
-            // for rows written one at a time.
-            let mut state = serde_json::Map::new();
-            let cred_ids: Vec<&str> = ch.credentials.iter().map(|b| b.c.id.as_str()).collect();
-            super::state::states_of(&mut tx, "persons", &persons, &mut state).await?;
-            super::state::states_of(&mut tx, "credentials", &cred_ids, &mut state).await?;
-            let detail = serde_json::json!({
-                "agency": ch.agency, "count": ch.credentials.len(), "persons": ch.persons.len(),
-                "items": items_hash(&items, &persons),
-                "state": state,
-            })
-            .to_string();
-            seq = Some(head.seq);
-            audit_append(&mut tx, head, &ch.actor, BULK_ACTION, &ch.subject, &detail).await?;
-        }
-        if let Some(job) = &ch.job_id {
-            insert_results(&mut tx, job, &ch.results).await?;
-            let count = |o: &str| ch.results.iter().filter(|r| r.outcome == o).count() as i64;
-            sqlx::query(
-                "UPDATE bulk_jobs SET rows_total = rows_total + $1, issued = issued + $2, skipped = skipped + $3, failed = failed + $4 WHERE id = $5",
-            )
-            .bind(ch.results.len() as i64)
-            .bind(count("issued"))
-            .bind(count("skipped"))
-            .bind(count("failed"))
-            .bind(job)
-            .execute(&mut *tx)
+    /// A writer for one bulk run: a connection of its own (taken out of the pool, closed
+    /// when the writer is dropped). On SQLite its page cache is raised to
+    /// [`BULK_CACHE_KIB`], so the indexes a run inserts into at random (ids, request keys,
+    /// status slots) stay in memory instead of being read back from the file for every
+    /// row; the pooled connections keep SQLite's small default.
+    pub async fn bulk_writer(&self) -> Result<BulkWriter, StoreError> {
+        let mut conn = self.pool.acquire().await?.detach();
+        if self.engine == Engine::Sqlite {
+            sqlx::query(AssertSqlSafe(format!(
+                "PRAGMA cache_size = -{BULK_CACHE_KIB}"
+            )))
+            .execute(&mut conn)
             .await?;
         }
-        tx.commit().await?;
-        if seq.is_some() {
-            self.bump_changes();
-        }
-        Ok(seq)
+        Ok(BulkWriter {
+            conn,
+            store: self.clone(),
+            written: 0,
+            next_analyze: FIRST_ANALYZE,
+        })
     }
 
     /// Start a job (audited).
@@ -446,15 +566,53 @@ impl Store {
     }
 }
 
+/// A person's vouched column as [`insert_persons`] writes it.
+fn person_value<'a>(p: &'a PersonRow, column: &str) -> Option<Written<'a>> {
+    Some(Written::Text(match column {
+        "agency_code" => &p.agency_code,
+        "name_ar" => &p.name_ar,
+        "name_en" => &p.name_en,
+        "date_of_birth" => &p.date_of_birth,
+        "national_id" => &p.national_id,
+        "programme" => &p.programme,
+        _ => return None,
+    }))
+}
+
+/// A credential's vouched column as [`insert_credentials`] writes it.
+fn credential_value<'a>(c: &'a NewCredential, column: &str) -> Option<Written<'a>> {
+    let text = |s: Option<&'a str>| s.map_or(Written::Null, Written::Text);
+    Some(match column {
+        "agency_code" => Written::Text(&c.agency_code),
+        "kind" => Written::Text(&c.kind),
+        "person_id" => text(c.person_id.as_deref()),
+        "kid" => Written::Text(&c.kid),
+        "status" => Written::Text(ACTIVE),
+        "status_reason_code" | "superseded_by" | "supersedes" => Written::Null,
+        "issued_at" => Written::Int(c.issued_at),
+        "name_printed" => Written::Text(&c.name_printed),
+        "status_list" => Written::Int(c.status_list),
+        "status_index" => Written::Int(c.status_index),
+        "token" => Written::Text(&c.token),
+        "subject_json" => Written::Text(&c.subject_json),
+        "doc_sha256" => text(c.doc_sha256.as_deref()),
+        _ => return None,
+    })
+}
+
+/// The status every bulk-issued credential starts in.
+const ACTIVE: &str = "active";
+
 async fn insert_persons(
     tx: &mut Tx<'_>,
+    e: Engine,
     persons: &[PersonRow],
     batch: i64,
 ) -> Result<(), StoreError> {
-    for part in persons.chunks(ROWS_PER_STATEMENT) {
+    for part in persons.chunks(rows_per_statement(e, 10)) {
         let sql = format!(
             "INSERT INTO persons (id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at, bulk_batch) VALUES {}",
-            values(part.len(), 10)
+            values(e, part.len(), 10, 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for p in part {
@@ -477,13 +635,14 @@ async fn insert_persons(
 
 async fn insert_credentials(
     tx: &mut Tx<'_>,
+    e: Engine,
     creds: &[BulkCredential],
     batch: i64,
 ) -> Result<(), StoreError> {
-    for part in creds.chunks(ROWS_PER_STATEMENT) {
+    for part in creds.chunks(rows_per_statement(e, 17)) {
         let sql = format!(
             "INSERT INTO credentials (id, agency_code, kind, person_id, kid, status, status_changed_at, issued_at, name_printed, status_list, status_index, token, subject_json, doc_sha256, created_by, request_key, bulk_batch) VALUES {}",
-            values(part.len(), 17)
+            values(e, part.len(), 17, 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in part {
@@ -494,7 +653,7 @@ async fn insert_credentials(
                 .bind(c.kind.as_str())
                 .bind(c.person_id.as_deref())
                 .bind(c.kid.as_str())
-                .bind("active")
+                .bind(ACTIVE)
                 .bind(c.issued_at)
                 .bind(c.issued_at)
                 .bind(c.name_printed.as_str())
@@ -512,11 +671,15 @@ async fn insert_credentials(
     Ok(())
 }
 
-async fn insert_feed(tx: &mut Tx<'_>, creds: &[BulkCredential]) -> Result<(), StoreError> {
-    for part in creds.chunks(ROWS_PER_STATEMENT) {
+async fn insert_feed(
+    tx: &mut Tx<'_>,
+    e: Engine,
+    creds: &[BulkCredential],
+) -> Result<(), StoreError> {
+    for part in creds.chunks(rows_per_statement(e, 6)) {
         let sql = format!(
             "INSERT INTO status_changes (credential_id, status_list, status_index, to_status, actor, at) VALUES {}",
-            values(part.len(), 6)
+            values(e, part.len(), 6, 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in part {
@@ -534,11 +697,15 @@ async fn insert_feed(tx: &mut Tx<'_>, creds: &[BulkCredential]) -> Result<(), St
 }
 
 /// One `credential.issued` outbox event per credential, as single issuance writes.
-async fn insert_events(tx: &mut Tx<'_>, creds: &[BulkCredential]) -> Result<(), StoreError> {
-    for part in creds.chunks(ROWS_PER_STATEMENT) {
+async fn insert_events(
+    tx: &mut Tx<'_>,
+    e: Engine,
+    creds: &[BulkCredential],
+) -> Result<(), StoreError> {
+    for part in creds.chunks(rows_per_statement(e, 6)) {
         let sql = format!(
             "INSERT INTO events (type, agency_code, credential_id, kind, status, at) VALUES {}",
-            values(part.len(), 6)
+            values(e, part.len(), 6, 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for b in part {
@@ -557,13 +724,14 @@ async fn insert_events(tx: &mut Tx<'_>, creds: &[BulkCredential]) -> Result<(), 
 
 async fn insert_results(
     tx: &mut Tx<'_>,
+    e: Engine,
     job: &str,
     results: &[BulkResultRow],
 ) -> Result<(), StoreError> {
-    for part in results.chunks(ROWS_PER_STATEMENT) {
+    for part in results.chunks(rows_per_statement(e, 6)) {
         let sql = format!(
             "INSERT INTO bulk_results (job_id, row_no, request_key, credential_id, outcome, error) VALUES {}",
-            values(part.len(), 6)
+            values(e, part.len(), 6, 1)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for r in part {
@@ -578,4 +746,59 @@ async fn insert_results(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_per_engine() {
+        assert_eq!(values(Engine::Sqlite, 2, 2, 1), "(?, ?), (?, ?)");
+        assert_eq!(values(Engine::Postgres, 2, 2, 1), "($1, $2), ($3, $4)");
+        assert_eq!(in_list(Engine::Postgres, 3, 2), "$2, $3, $4");
+        assert_eq!(in_list(Engine::Sqlite, 2, 2), "?, ?");
+        for e in [Engine::Sqlite, Engine::Postgres] {
+            assert!(rows_per_statement(e, 17) * 17 <= 32_766);
+        }
+    }
+
+    #[test]
+    fn bulk_writer_knows_every_vouched_column() {
+        let p = PersonRow {
+            id: "P".into(),
+            agency_code: "A".into(),
+            name_ar: "n".into(),
+            name_en: "n".into(),
+            date_of_birth: "1990-01-01".into(),
+            national_id: "1234567".into(),
+            programme: "p".into(),
+            created_at: 1,
+            updated_at: 1,
+        };
+        let c = NewCredential {
+            id: "C".into(),
+            agency_code: "A".into(),
+            kind: "digital_id".into(),
+            person_id: Some("P".into()),
+            kid: "k".into(),
+            supersedes: None,
+            issued_at: 1,
+            name_printed: "n".into(),
+            status_list: 1,
+            status_index: 2,
+            token: "t".into(),
+            subject_json: "{}".into(),
+            doc_sha256: None,
+            doc_file: None,
+            doc_media_type: None,
+            created_by: "cli".into(),
+        };
+        let (k, h) = written_state("persons", &p.id, |col| person_value(&p, col)).expect("persons");
+        assert_eq!((k.as_str(), h.len()), ("persons/P", 64));
+        let (k, _) =
+            written_state("credentials", &c.id, |col| credential_value(&c, col)).expect("creds");
+        assert_eq!(k, "credentials/C");
+        assert!(written_state("persons", "P", |_| None).is_err());
+    }
 }

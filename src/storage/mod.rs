@@ -19,7 +19,7 @@ mod rows;
 pub mod state;
 
 pub use auth::{ApprovalRow, SessionRow, UserRow};
-pub use bulk::{BulkChunk, BulkCredential, BulkJobRow, BulkResultRow};
+pub use bulk::{BulkChunk, BulkCredential, BulkJobRow, BulkResultRow, BulkWriter};
 pub use desk::{Count, HistoryRow, PersonQuery};
 pub use events::{Attempt, DeliveryRow, EventRow, NewEvent, NotificationRow, WebhookRow, now_ms};
 pub use holder::HolderLinkRow;
