@@ -156,6 +156,19 @@ describe('bulk issuance in the console', { skip }, () => {
       // The API sees the same job.
       const api = await S.api('GET', `/api/v1/credentials/bulk/${jobUrl.split('/').pop()}`);
       assert.equal(api.issued, 2);
+      // A larger file is still running when its page opens: the page follows it to the end
+      // in place (counts and the status line change without a reload).
+      const big = ['request_key,name_ar,name_en,date_of_birth,national_id,programme'];
+      for (let i = 0; i < 6000; i++) big.push(`big-${i},اسم ${i},Name ${i},1990-01-02,${String(70000000 + i)},p`);
+      await page.goto(`${S.url}/console/bulk`);
+      await page.setInputFiles('#file', { name: 'big.csv', mimeType: 'text/csv', buffer: Buffer.from(big.join('\n')) });
+      await Promise.all([page.waitForURL(/msg=msg_bulk_started$/), page.click('form[action="/console/bulk"] button')]);
+      assert.ok(await page.$('#bulk-job[data-poll] #bulk-status .b-running'), 'the job is running when its page opens');
+      assert.match(await page.textContent('#bulk-progress'), /المتبقي/);
+      await page.evaluate(() => { window.__samePage = 'big'; });
+      await page.waitForSelector('#bulk-status .b-done', { timeout: 120_000 });
+      assert.equal(await page.evaluate(() => window.__samePage), 'big', 'updated in place, not reloaded');
+      assert.equal((await page.$$eval('#bulk-progress .stat', (s) => s.map((x) => x.textContent.trim())))[0], '6000');
       // The list of past jobs.
       await page.goto(`${S.url}/console/bulk`);
       assert.ok(await page.$(`a[href="${new URL(jobUrl).pathname}"]`), 'the job is listed');
