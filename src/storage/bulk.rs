@@ -302,6 +302,26 @@ fn param(engine: Engine, n: usize) -> String {
     s
 }
 
+const JOB_COLS: &str = "id, agency_code, created_by, format, state, start_seq, rows_total, issued, skipped, failed, error, created_at, finished_at";
+
+fn job_from_row(r: &sqlx::any::AnyRow) -> Result<BulkJobRow, StoreError> {
+    Ok(BulkJobRow {
+        id: r.try_get(0)?,
+        agency_code: r.try_get(1)?,
+        created_by: r.try_get(2)?,
+        format: r.try_get(3)?,
+        state: r.try_get(4)?,
+        start_seq: r.try_get(5)?,
+        rows_total: r.try_get(6)?,
+        issued: r.try_get(7)?,
+        skipped: r.try_get(8)?,
+        failed: r.try_get(9)?,
+        error: r.try_get(10)?,
+        created_at: r.try_get(11)?,
+        finished_at: r.try_get(12)?,
+    })
+}
+
 impl Store {
     /// Which of `keys` an agency has issued already: `(request key, credential id, bulk batch)`.
     pub async fn existing_request_keys(
@@ -430,28 +450,33 @@ impl Store {
 
     /// One job.
     pub async fn get_bulk_job(&self, id: &str) -> Result<BulkJobRow, StoreError> {
-        let r = sqlx::query(
-            "SELECT id, agency_code, created_by, format, state, start_seq, rows_total, issued, skipped, failed, error, created_at, finished_at FROM bulk_jobs WHERE id = $1",
-        )
+        let r = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLS} FROM bulk_jobs WHERE id = $1"
+        )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        Ok(BulkJobRow {
-            id: r.try_get(0)?,
-            agency_code: r.try_get(1)?,
-            created_by: r.try_get(2)?,
-            format: r.try_get(3)?,
-            state: r.try_get(4)?,
-            start_seq: r.try_get(5)?,
-            rows_total: r.try_get(6)?,
-            issued: r.try_get(7)?,
-            skipped: r.try_get(8)?,
-            failed: r.try_get(9)?,
-            error: r.try_get(10)?,
-            created_at: r.try_get(11)?,
-            finished_at: r.try_get(12)?,
-        })
+        job_from_row(&r)
+    }
+
+    /// An agency's jobs, newest first (by the audit entry that started each), `limit` from
+    /// `offset`, for the console's list.
+    pub async fn list_bulk_jobs(
+        &self,
+        agency: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<BulkJobRow>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {JOB_COLS} FROM bulk_jobs WHERE agency_code = $1 ORDER BY start_seq DESC LIMIT $2 OFFSET $3"
+        )))
+        .bind(agency)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(job_from_row).collect()
     }
 
     /// Jobs still `running`, each with the last row whose result was stored.

@@ -51,7 +51,8 @@ fn job_id_ok(id: &str) -> bool {
     (2..=40).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
-async fn own_job(app: &App, p: &Principal, id: &str) -> Result<BulkJobRow, AppError> {
+/// Job `id` if `p` may issue for its agency (another agency's job is not found).
+pub(crate) async fn own_job(app: &App, p: &Principal, id: &str) -> Result<BulkJobRow, AppError> {
     if !job_id_ok(id) {
         return Err(AppError::NotFound("job"));
     }
@@ -108,7 +109,7 @@ pub async fn start(
                 "send text/csv or application/x-ndjson (or ?format=csv|ndjson)".into(),
             )
         })?;
-    let id = format!("j{}", random_base32(15));
+    let id = new_job_id();
     let path = upload_path(&app, &id, format);
     if let Some(dir) = path.parent() {
         tokio::fs::create_dir_all(dir)
@@ -119,9 +120,33 @@ pub async fn start(
         let _ = tokio::fs::remove_file(&path).await;
         return Err(e);
     }
+    let job = launch(&app, actor, &id, format).await?;
+    let out = job_out(&app, job).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/api/v1/credentials/bulk/{id}"))],
+        Json(out),
+    )
+        .into_response())
+}
+
+/// A new job id.
+pub(crate) fn new_job_id() -> String {
+    format!("j{}", random_base32(15))
+}
+
+/// Start job `id` over the upload already saved at [`upload_path`]: the job is stored
+/// (audited) and issued in the background. Returns the job as stored.
+pub(crate) async fn launch(
+    app: &Arc<App>,
+    actor: crate::issuance::Actor,
+    id: &str,
+    format: Format,
+) -> Result<BulkJobRow, AppError> {
+    let path = upload_path(app, id, format);
     let (start_seq, _) = app.store.audit_head().await?;
     let job = BulkJobRow {
-        id: id.clone(),
+        id: id.to_owned(),
         agency_code: actor.agency.to_string(),
         created_by: actor.id.clone(),
         format: format.as_str().into(),
@@ -135,17 +160,14 @@ pub async fn start(
         created_at: now(),
         finished_at: None,
     };
-    app.store.create_bulk_job(&job).await?;
+    if let Err(e) = app.store.create_bulk_job(&job).await {
+        let _ = tokio::fs::remove_file(&path).await;
+        return Err(e.into());
+    }
     // The stored job has the audit head as its start.
-    let job = app.store.get_bulk_job(&id).await?;
-    spawn_job(Arc::clone(&app), job, actor, path, 0);
-    let out = job_out(&app, app.store.get_bulk_job(&id).await?).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, format!("/api/v1/credentials/bulk/{id}"))],
-        Json(out),
-    )
-        .into_response())
+    let job = app.store.get_bulk_job(id).await?;
+    spawn_job(Arc::clone(app), job.clone(), actor, path, 0);
+    Ok(job)
 }
 
 fn spawn_job(
@@ -221,7 +243,8 @@ pub async fn resume_jobs(app: &Arc<App>) -> anyhow::Result<usize> {
     Ok(n)
 }
 
-fn upload_path(app: &App, id: &str, format: Format) -> std::path::PathBuf {
+/// Where job `id`'s upload is kept until the job ends.
+pub(crate) fn upload_path(app: &App, id: &str, format: Format) -> std::path::PathBuf {
     app.config
         .data_dir
         .join("bulk-uploads")
@@ -281,10 +304,16 @@ pub async fn result(
         .as_deref()
         .map_or(Some(Format::Csv), Format::parse)
         .ok_or_else(|| AppError::BadRequest("format must be csv or ndjson".into()))?;
+    Ok(result_file(&app, job, format))
+}
+
+/// Every row's result of `job` as a download, streamed page by page.
+pub(crate) fn result_file(app: &Arc<App>, job: BulkJobRow, format: Format) -> Response {
+    let id = job.id.clone();
     // Pages of results are written by a task into a small channel: the file is never
     // held in memory whole.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
-    let bg = Arc::clone(&app);
+    let bg = Arc::clone(app);
     tokio::spawn(async move {
         let mut after = 0;
         let mut header = true;
@@ -314,7 +343,7 @@ pub async fn result(
         Format::Csv => "text/csv; charset=utf-8",
         Format::Ndjson => "application/x-ndjson",
     };
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, ctype.to_owned()),
             (
@@ -324,10 +353,13 @@ pub async fn result(
         ],
         Body::from_stream(ChannelStream(rx)),
     )
-        .into_response())
+        .into_response()
 }
 
-struct ChannelStream(tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>);
+/// A body stream over the pages a task sends.
+pub(crate) struct ChannelStream(
+    pub(crate) tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+);
 
 impl futures_core::Stream for ChannelStream {
     type Item = Result<Vec<u8>, std::io::Error>;

@@ -1,6 +1,6 @@
 //! The server-rendered console, by role: the registrar's desk (persons, issuance,
-//! credentials and their lifecycle), the approver's queue, the admin's pages, the officer's
-//! full-record view and the managers' reports.
+//! credentials and their lifecycle, bulk issuance from a file), the approver's queue, the
+//! admin's pages, the officer's full-record view and the managers' reports.
 //!
 //! Each page is in one language, chosen by `?lang=` (then remembered in a cookie), the
 //! cookie, or `Accept-Language`; Arabic by default. Every string comes from the language
@@ -16,6 +16,7 @@
 //! The console calls the same capabilities and the same authorization as the JSON API.
 
 mod admin;
+mod bulk;
 mod registrar;
 mod reports;
 
@@ -35,6 +36,8 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+pub use bulk::MAX_UPLOAD_BYTES as MAX_BULK_UPLOAD_BYTES;
+
 const LOGIN_CSRF_COOKIE: &str = "sanad_login_csrf";
 /// The remembered language.
 pub const LANG_COOKIE: &str = "sanad_lang";
@@ -49,6 +52,7 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/console/logout", post(logout))
         .route("/console/static/console.js", get(script))
         .merge(registrar::routes())
+        .merge(bulk::routes())
         .merge(admin::routes())
         .merge(reports::routes())
 }

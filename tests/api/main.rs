@@ -7,6 +7,7 @@ mod bounded;
 mod bulk;
 mod callers;
 mod conformance;
+mod console_bulk;
 mod desk;
 mod events;
 mod helpers;
