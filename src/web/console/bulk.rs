@@ -70,23 +70,8 @@ pub struct RowError {
     pub field: Option<&'static str>,
 }
 
-/// Fields a row error may name (each has `field_{name}` in the tables).
-const ROW_FIELDS: &[&str] = &[
-    "request_key",
-    "kind",
-    "person_id",
-    "name_ar",
-    "name_en",
-    "date_of_birth",
-    "national_id",
-    "programme",
-    "doc_type",
-    "number",
-    "title",
-    "recipient_name",
-    "issue_date",
-    "sha256",
-];
+/// Fields a row error may name (each has `field_{name}` in the tables): the import's columns.
+const ROW_FIELDS: &[&str] = crate::issuance::bulk::COLUMNS;
 
 /// The code and field of an importer's row error (see `issuance::bulk` and the domain
 /// rules for the texts).
