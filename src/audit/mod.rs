@@ -13,34 +13,8 @@ use crate::app::App;
 use crate::domain::AgencyCode;
 use crate::keys::{Artefact, kind};
 use crate::storage::{AuditRow, Store, now};
-use sha2::Digest as _;
 
-/// The hash of an entry: SHA-256 over the previous hash and the entry's fields, each
-/// length-prefixed so no two different entries share an encoding.
-pub fn entry_hash(
-    prev: &str,
-    seq: i64,
-    at: i64,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    detail: &str,
-) -> String {
-    let mut h = sha2::Sha256::new();
-    for part in [
-        prev.as_bytes(),
-        seq.to_string().as_bytes(),
-        at.to_string().as_bytes(),
-        actor.as_bytes(),
-        action.as_bytes(),
-        subject.as_bytes(),
-        detail.as_bytes(),
-    ] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part);
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::storage::chain::entry_hash;
 
 /// The first problem found in a log, naming the entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,14 +1,14 @@
 //! Bulk issuance storage: a whole chunk of persons and credentials in one transaction with
 //! multi-row INSERTs, their status-feed rows and outbox events (`credential.issued`, as
 //! single issuance writes), and one audit entry committing to every item (see
-//! [`crate::audit::bulk`]); bulk jobs and their per-row results.
+//! [`super::chain`]); bulk jobs and their per-row results.
 
+use super::chain::{BULK_ACTION, BatchItem, items_hash};
 use super::state::{Written, written_state};
 use super::{
     Engine, NewCredential, PersonRow, Store, StoreError, Tx, audit_append, audit_begin, map_unique,
     now,
 };
-use crate::audit::bulk::{BULK_ACTION, BatchItem, items_hash};
 use sqlx::{AssertSqlSafe, Row as _};
 
 /// Rows per multi-row statement (INSERT, or keys in an `IN` list). Placeholders are what
@@ -155,7 +155,7 @@ impl BulkWriter {
 
 impl BulkChunk {
     /// The detail of the chunk's audit entry: counts, the hash committing to every item
-    /// (checked by `audit verify`, see [`crate::audit::bulk`]) and the state of every row
+    /// (checked by `audit verify`, see [`super::chain`]) and the state of every row
     /// it writes (see [`super::state`]), so a later edit of a bulk row is named like that
     /// of a row written one at a time. The states are hashed from the values the chunk
     /// binds rather than read back row by row (two queries a row, most of a chunk's round

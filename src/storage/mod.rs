@@ -10,6 +10,7 @@
 
 mod auth;
 mod bulk;
+pub mod chain;
 mod desk;
 mod events;
 pub mod files;
@@ -995,7 +996,7 @@ impl Store {
                 r.try_get(3)?,
                 r.try_get(4)?,
             );
-            if action == crate::audit::bulk::BULK_ACTION {
+            if action == chain::BULK_ACTION {
                 // One entry vouches for a whole bulk chunk (its items hash, checked by
                 // `audit verify`): each credential it stored starts active.
                 let creds = sqlx::query(
@@ -1210,7 +1211,7 @@ async fn audit_append(
         _ => detail,
     };
     let at = now();
-    let hash = crate::audit::entry_hash(&head.hash, head.seq, at, actor, action, subject, detail);
+    let hash = chain::entry_hash(&head.hash, head.seq, at, actor, action, subject, detail);
     sqlx::query(
         "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )

@@ -302,7 +302,7 @@ impl std::fmt::Display for StateProblem {
 
 impl super::Store {
     /// Compare every vouched row with the last state the audit log recorded for it. The log
-    /// itself should be checked first ([`crate::audit::verify_store`]): this trusts it.
+    /// itself should be checked first (`audit::verify_store`): this trusts it.
     pub async fn state_problems(&self) -> Result<Vec<StateProblem>, StoreError> {
         let mut expected: BTreeMap<String, String> = BTreeMap::new();
         let rows = sqlx::query("SELECT detail FROM audit_log ORDER BY seq")
