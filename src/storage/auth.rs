@@ -2,7 +2,8 @@
 //! settings, API token management and maker-checker requests. Every change here is audited
 //! in its own transaction through the same hash chain as issuance.
 
-use super::{ApiTokenRow, Store, StoreError, audit_append, audit_begin, map_unique};
+use super::audited::AuditedTx;
+use super::{ApiTokenRow, Store, StoreError, map_unique};
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
@@ -131,9 +132,9 @@ impl Store {
         subject: &str,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
-        audit_append(&mut tx, head, actor, action, subject, &detail.to_string()).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
+        tx.append(actor, action, subject, &detail.to_string())
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -174,8 +175,7 @@ impl Store {
 
     /// Add a user; a taken username is a conflict.
     pub async fn insert_user(&self, u: &UserRow, actor: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO users (id, username, role, agency_code, password_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -189,7 +189,7 @@ impl Store {
         .await
         .map_err(map_unique)?;
         let detail = serde_json::json!({"role": u.role, "agency": u.agency_code}).to_string();
-        audit_append(&mut tx, head, actor, "user.add", &u.id, &detail).await?;
+        tx.append(actor, "user.add", &u.id, &detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -232,8 +232,7 @@ impl Store {
 
     /// Disable a user and end their sessions.
     pub async fn disable_user(&self, id: &str, actor: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let role: String = sqlx::query(
             "UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL RETURNING role",
         )
@@ -260,7 +259,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        audit_append(&mut tx, head, actor, "user.disable", id, "{}").await?;
+        tx.append(actor, "user.disable", id, "{}").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -272,8 +271,7 @@ impl Store {
         password_hash: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(id)
@@ -286,7 +284,7 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        audit_append(&mut tx, head, actor, "user.set_password", id, "{}").await?;
+        tx.append(actor, "user.set_password", id, "{}").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -295,8 +293,7 @@ impl Store {
 
     /// Start a session (the sign-in is audited in the same transaction).
     pub async fn insert_session(&self, s: &SessionRow) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, csrf_token, created_at, last_seen_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -308,7 +305,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let actor = format!("user:{}", s.user_id);
-        audit_append(&mut tx, head, &actor, "auth.login", &s.user_id, "{}").await?;
+        tx.append(&actor, "auth.login", &s.user_id, "{}").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -348,14 +345,13 @@ impl Store {
         user_id: &str,
         action: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
             .execute(&mut *tx)
             .await?;
         let actor = format!("user:{user_id}");
-        audit_append(&mut tx, head, &actor, action, user_id, "{}").await?;
+        tx.append(&actor, action, user_id, "{}").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -482,8 +478,7 @@ impl Store {
         on: bool,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query("UPDATE agencies SET requires_approval = $1 WHERE code = $2")
             .bind(i64::from(on))
             .bind(agency)
@@ -493,7 +488,7 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let detail = serde_json::json!({"requires_approval": on}).to_string();
-        audit_append(&mut tx, head, actor, "agency.settings", agency, &detail).await?;
+        tx.append(actor, "agency.settings", agency, &detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -512,8 +507,7 @@ impl Store {
 
     /// Revoke a live token.
     pub async fn revoke_api_token(&self, id: &str, actor: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
         )
@@ -524,7 +518,7 @@ impl Store {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        audit_append(&mut tx, head, actor, "token.revoke", id, "{}").await?;
+        tx.append(actor, "token.revoke", id, "{}").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -533,8 +527,7 @@ impl Store {
 
     /// Store a pending request.
     pub async fn insert_approval(&self, a: &ApprovalRow) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO approvals (id, agency_code, credential_id, action, reason_code, reason_text, maker, created_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending')",
         )
@@ -554,7 +547,8 @@ impl Store {
             "reason_code": a.reason_code,
         })
         .to_string();
-        audit_append(&mut tx, head, &a.maker, "approval.request", &a.id, &detail).await?;
+        tx.append(&a.maker, "approval.request", &a.id, &detail)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -596,8 +590,7 @@ impl Store {
         checker: &str,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE approvals SET state = $1, checker = $2, decided_at = $3, decision_reason = $4 WHERE id = $5 AND state = 'pending'",
         )
@@ -614,7 +607,7 @@ impl Store {
             ));
         }
         let action = format!("approval.{state}");
-        audit_append(&mut tx, head, checker, &action, id, "{}").await?;
+        tx.append(checker, &action, id, "{}").await?;
         tx.commit().await?;
         Ok(())
     }

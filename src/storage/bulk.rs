@@ -3,12 +3,10 @@
 //! single issuance writes), and one audit entry committing to every item (see
 //! [`super::chain`]); bulk jobs and their per-row results.
 
+use super::audited::{AuditedTx, audit_append, audit_begin};
 use super::chain::{BULK_ACTION, BatchItem, items_hash};
 use super::state::{Written, written_state};
-use super::{
-    Engine, NewCredential, PersonRow, Store, StoreError, Tx, audit_append, audit_begin, map_unique,
-    now,
-};
+use super::{Engine, NewCredential, PersonRow, Store, StoreError, Tx, map_unique, now};
 use sqlx::{AssertSqlSafe, Row as _};
 
 /// Rows per multi-row statement (INSERT, or keys in an `IN` list). Placeholders are what
@@ -398,8 +396,7 @@ impl Store {
 
     /// Start a job (audited).
     pub async fn create_bulk_job(&self, j: &BulkJobRow) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO bulk_jobs (id, agency_code, created_by, format, state, start_seq, created_at) VALUES ($1, $2, $3, $4, 'running', $5, $6)",
         )
@@ -407,13 +404,14 @@ impl Store {
         .bind(&j.agency_code)
         .bind(&j.created_by)
         .bind(&j.format)
-        .bind(head.seq)
+        .bind(tx.next_seq())
         .bind(j.created_at)
         .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
         let detail = serde_json::json!({"agency": j.agency_code, "format": j.format}).to_string();
-        audit_append(&mut tx, head, &j.created_by, "bulk.start", &j.id, &detail).await?;
+        tx.append(&j.created_by, "bulk.start", &j.id, &detail)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -425,8 +423,7 @@ impl Store {
         error: Option<&str>,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let state = if error.is_some() { "failed" } else { "done" };
         let r = sqlx::query(
             "UPDATE bulk_jobs SET state = $1, error = $2, finished_at = $3 WHERE id = $4 AND state = 'running' RETURNING rows_total, issued, skipped, failed",
@@ -443,7 +440,7 @@ impl Store {
             "skipped": r.try_get::<i64, _>(2)?, "failed": r.try_get::<i64, _>(3)?,
         })
         .to_string();
-        audit_append(&mut tx, head, actor, "bulk.finish", id, &detail).await?;
+        tx.append(actor, "bulk.finish", id, &detail).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -12,7 +12,8 @@
 //! exactly one instance; a crashed instance's lease simply runs out. SQLite is
 //! single-process and takes the same statement without the row-lock clause.
 
-use super::{Engine, Store, StoreError, Tx, audit_append, audit_begin, map_unique, now};
+use super::audited::AuditedTx;
+use super::{Engine, Store, StoreError, Tx, map_unique, now};
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
@@ -313,8 +314,7 @@ impl Store {
         max_watches: i64,
         actor: &str,
     ) -> Result<String, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let issuer: String = sqlx::query("SELECT agency_code FROM credentials WHERE id = $1")
             .bind(credential_id)
             .fetch_optional(&mut *tx)
@@ -341,7 +341,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let detail = serde_json::json!({"agency": agency}).to_string();
-        audit_append(&mut tx, head, actor, "event.watch", credential_id, &detail).await?;
+        tx.append(actor, "event.watch", credential_id, &detail)
+            .await?;
         tx.commit().await?;
         Ok(issuer)
     }
@@ -371,8 +372,7 @@ impl Store {
         feed_agency: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO event_grants (agency_code, feed_agency, created_at, created_by) VALUES ($1, $2, $3, $4)",
         )
@@ -384,7 +384,7 @@ impl Store {
         .await
         .map_err(map_unique)?;
         let detail = serde_json::json!({"feed": feed_agency}).to_string();
-        audit_append(&mut tx, head, actor, "event.grant", agency, &detail).await?;
+        tx.append(actor, "event.grant", agency, &detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -406,8 +406,7 @@ impl Store {
     /// Register an endpoint; it hears events from now on (its cursor starts at the newest
     /// event). Audited without the URL's query (which may hold a receiver's secret).
     pub async fn insert_webhook(&self, w: &WebhookRow, actor: &str) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let cursor: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
             .fetch_one(&mut *tx)
             .await?
@@ -430,7 +429,7 @@ impl Store {
         let detail = serde_json::json!({"agency": w.agency_code, "url": host,
             "event_types": w.event_types, "agencies": w.agencies})
         .to_string();
-        audit_append(&mut tx, head, actor, "webhook.create", &w.id, &detail).await?;
+        tx.append(actor, "webhook.create", &w.id, &detail).await?;
         tx.commit().await?;
         Ok(cursor)
     }
@@ -469,8 +468,7 @@ impl Store {
 
     /// Turn an endpoint back on: its failed deliveries become due again; audited.
     pub async fn enable_webhook(&self, id: &str, actor: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE webhooks SET status = 'active', disabled_at = NULL, disabled_reason = NULL WHERE id = $1",
         )
@@ -487,7 +485,7 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        audit_append(&mut tx, head, actor, "webhook.enable", id, "{}").await?;
+        tx.append(actor, "webhook.enable", id, "{}").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -622,8 +620,7 @@ impl Store {
                 give_up_before_ms,
                 ..
             } if first < *give_up_before_ms => {
-                let mut tx = self.pool.begin().await?;
-                let head = audit_begin(&mut tx).await?;
+                let mut tx = AuditedTx::begin(&self.pool).await?;
                 sqlx::query(
                     "UPDATE webhook_deliveries SET state = 'failed', attempts = attempts + 1, first_attempt_ms = $1, last_status = $2, last_error = $3, lease_until_ms = 0 WHERE id = $4",
                 )
@@ -648,15 +645,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 let detail = serde_json::json!({"event": d.event_id, "attempts": d.attempts + 1, "error": error}).to_string();
-                audit_append(
-                    &mut tx,
-                    head,
-                    "system",
-                    "webhook.disable",
-                    &d.webhook_id,
-                    &detail,
-                )
-                .await?;
+                tx.append("system", "webhook.disable", &d.webhook_id, &detail)
+                    .await?;
                 tx.commit().await?;
             }
             Attempt::Failed {
@@ -705,8 +695,7 @@ impl Store {
         delivery_id: i64,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE webhook_deliveries SET state = 'pending', first_attempt_ms = NULL, next_attempt_ms = $1 WHERE id = $2 AND webhook_id = $3",
         )
@@ -719,15 +708,8 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let detail = serde_json::json!({"delivery": delivery_id}).to_string();
-        audit_append(
-            &mut tx,
-            head,
-            actor,
-            "webhook.redeliver",
-            webhook_id,
-            &detail,
-        )
-        .await?;
+        tx.append(actor, "webhook.redeliver", webhook_id, &detail)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -921,8 +903,7 @@ impl Store {
         language: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE persons SET phone = $1, language = $2, updated_at = $3 WHERE id = $4 AND agency_code = $5",
         )
@@ -938,7 +919,7 @@ impl Store {
         }
         let detail =
             serde_json::json!({"phone": phone.is_some(), "language": language}).to_string();
-        audit_append(&mut tx, head, actor, "person.contact", id, &detail).await?;
+        tx.append(actor, "person.contact", id, &detail).await?;
         tx.commit().await?;
         Ok(())
     }

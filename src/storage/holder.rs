@@ -2,7 +2,8 @@
 //! secret (never the secret itself). Creating, replacing and revoking are audited in the
 //! same transaction as the change.
 
-use super::{CredentialRow, Store, StoreError, audit_append, audit_begin};
+use super::audited::AuditedTx;
+use super::{CredentialRow, Store, StoreError};
 use sqlx::Row as _;
 
 /// A credential's holder link, as stored.
@@ -26,8 +27,7 @@ impl Store {
         actor: &str,
     ) -> Result<HolderLinkRow, StoreError> {
         let at = super::now();
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let replaced = sqlx::query("DELETE FROM holder_links WHERE credential_id = $1")
             .bind(credential_id)
             .execute(&mut *tx)
@@ -45,15 +45,8 @@ impl Store {
         .await
         .map_err(super::map_unique)?;
         let detail = serde_json::json!({ "replaced": replaced }).to_string();
-        audit_append(
-            &mut tx,
-            head,
-            actor,
-            "holder_link.create",
-            credential_id,
-            &detail,
-        )
-        .await?;
+        tx.append(actor, "holder_link.create", credential_id, &detail)
+            .await?;
         tx.commit().await?;
         Ok(HolderLinkRow {
             credential_id: credential_id.to_owned(),
@@ -68,8 +61,7 @@ impl Store {
         credential_id: &str,
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let gone = sqlx::query("DELETE FROM holder_links WHERE credential_id = $1")
             .bind(credential_id)
             .execute(&mut *tx)
@@ -78,15 +70,8 @@ impl Store {
         if gone == 0 {
             return Err(StoreError::NotFound);
         }
-        audit_append(
-            &mut tx,
-            head,
-            actor,
-            "holder_link.revoke",
-            credential_id,
-            "{}",
-        )
-        .await?;
+        tx.append(actor, "holder_link.revoke", credential_id, "{}")
+            .await?;
         tx.commit().await?;
         Ok(())
     }

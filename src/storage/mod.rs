@@ -8,7 +8,9 @@
 //!
 //! Storage knows nothing of HTTP or signing: it stores what the capabilities hand it.
 
+mod audited;
 mod auth;
+use audited::AuditedTx;
 mod bulk;
 pub mod chain;
 mod desk;
@@ -29,7 +31,7 @@ pub use rows::{
     StatusChange, StatusChangeRow,
 };
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Row as _};
 use std::time::Duration;
 
@@ -61,6 +63,10 @@ pub enum StoreError {
     /// The database cannot be opened: one message naming it, what failed and the likely fix.
     #[error("{0}")]
     Open(String),
+    /// A write reserved audit entry `seq` and wrote no entry for it: committing would leave
+    /// a gap in the chain, so the transaction was rolled back instead.
+    #[error("audit entry {0} was reserved but not written; the change was not committed")]
+    Unaudited(i64),
 }
 
 pub(crate) fn map_unique(e: sqlx::Error) -> StoreError {
@@ -367,8 +373,7 @@ impl Store {
 
     /// Add an agency; a second agency with the same code is a conflict.
     pub async fn insert_agency(&self, a: &AgencyRow) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO agencies (code, name_ar, name_en, base_url, created_at, origin) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -381,7 +386,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(map_unique)?;
-        audit_append(&mut tx, head, "system", "agency.add", &a.code, "{}").await?;
+        tx.append("system", "agency.add", &a.code, "{}").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -400,8 +405,7 @@ impl Store {
 
     /// Record a new public key. A short-kid collision is a conflict.
     pub async fn insert_key(&self, k: &KeyRow, actor: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO signing_keys (kid, short_kid, agency_code, public_x, status, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -415,8 +419,8 @@ impl Store {
         .await
         .map_err(map_unique)?;
         let detail = serde_json::json!({"agency": k.agency_code}).to_string();
-        audit_append(&mut tx, head, actor, "key.generate", &k.kid, &detail).await?;
-        events::event_insert(&mut tx, &key_event("key.generated", &k.agency_code, &k.kid)).await?;
+        tx.append(actor, "key.generate", &k.kid, &detail).await?;
+        events::event_insert(tx.tx(), &key_event("key.generated", &k.agency_code, &k.kid)).await?;
         tx.commit().await?;
         self.bump_changes();
         Ok(())
@@ -430,8 +434,7 @@ impl Store {
         keep: &str,
         actor: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let rows = sqlx::query("SELECT kid FROM signing_keys WHERE agency_code = $1 AND status = 'active' AND kid <> $2")
             .bind(agency)
             .bind(keep)
@@ -442,10 +445,7 @@ impl Store {
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
         let at = now();
-        for (i, kid) in kids.iter().enumerate() {
-            if i > 0 {
-                head = audit_reserve(&mut tx, head).await?;
-            }
+        for kid in &kids {
             sqlx::query(
                 "UPDATE signing_keys SET status = 'retired', retired_at = $1 WHERE kid = $2",
             )
@@ -454,13 +454,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let detail = serde_json::json!({"agency": agency, "replaced_by": keep}).to_string();
-            head = audit_append(&mut tx, head, actor, "key.retire", kid, &detail).await?;
-            events::event_insert(&mut tx, &key_event("key.retired", agency, kid)).await?;
+            tx.append(actor, "key.retire", kid, &detail).await?;
+            events::event_insert(tx.tx(), &key_event("key.retired", agency, kid)).await?;
         }
         if kids.is_empty() {
             // Nothing to retire: record the rotation itself so the reserved number is used.
             let detail = serde_json::json!({"agency": agency, "active": keep}).to_string();
-            audit_append(&mut tx, head, actor, "key.rotate", keep, &detail).await?;
+            tx.append(actor, "key.rotate", keep, &detail).await?;
         }
         tx.commit().await?;
         self.bump_changes();
@@ -470,8 +470,7 @@ impl Store {
     /// Revoke a key (compromise): it leaves the JWKS and what it signed verifies as
     /// `key_revoked`.
     pub async fn revoke_key(&self, kid: &str, reason: &str, actor: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE signing_keys SET status = 'revoked', revoked_at = $1, revocation_reason = $2 WHERE kid = $3 AND status <> 'revoked'",
         )
@@ -484,13 +483,13 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let detail = serde_json::json!({"reason": reason}).to_string();
-        audit_append(&mut tx, head, actor, "key.revoke", kid, &detail).await?;
+        tx.append(actor, "key.revoke", kid, &detail).await?;
         let agency: String = sqlx::query("SELECT agency_code FROM signing_keys WHERE kid = $1")
             .bind(kid)
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        events::event_insert(&mut tx, &key_event("key.revoked", &agency, kid)).await?;
+        events::event_insert(tx.tx(), &key_event("key.revoked", &agency, kid)).await?;
         tx.commit().await?;
         self.bump_changes();
         Ok(())
@@ -505,8 +504,7 @@ impl Store {
         keys: &[KeyRow],
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         for a in agencies {
             let existing = sqlx::query("SELECT origin FROM agencies WHERE code = $1")
                 .bind(&a.code)
@@ -592,7 +590,7 @@ impl Store {
         }
         let detail =
             serde_json::json!({"agencies": agencies.len(), "keys": keys.len()}).to_string();
-        audit_append(&mut tx, head, actor, "trust.import", origin, &detail).await?;
+        tx.append(actor, "trust.import", origin, &detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -627,8 +625,7 @@ impl Store {
 
     /// Store a new person record.
     pub async fn insert_person(&self, p: &PersonRow, actor: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO persons (id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at, search_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
@@ -646,15 +643,14 @@ impl Store {
         .await
         .map_err(map_unique)?;
         let detail = serde_json::json!({"agency": p.agency_code}).to_string();
-        audit_append(&mut tx, head, actor, "person.create", &p.id, &detail).await?;
+        tx.append(actor, "person.create", &p.id, &detail).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Replace a person's fields (the id and agency stay).
     pub async fn update_person(&self, p: &PersonRow, actor: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE persons SET name_ar = $1, name_en = $2, date_of_birth = $3, national_id = $4, programme = $5, updated_at = $6, search_key = $9 WHERE id = $7 AND agency_code = $8",
         )
@@ -672,7 +668,7 @@ impl Store {
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
-        audit_append(&mut tx, head, actor, "person.update", &p.id, "{}").await?;
+        tx.append(actor, "person.update", &p.id, "{}").await?;
         tx.commit().await?;
         Ok(())
     }
@@ -686,8 +682,7 @@ impl Store {
         photo: &[u8],
         actor: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         let r = sqlx::query(
             "UPDATE persons SET photo = $1, updated_at = $2 WHERE id = $3 AND agency_code = $4",
         )
@@ -701,7 +696,7 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         let detail = serde_json::json!({"agency": agency, "bytes": photo.len()}).to_string();
-        audit_append(&mut tx, head, actor, "person.photo", id, &detail).await?;
+        tx.append(actor, "person.photo", id, &detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -795,8 +790,7 @@ impl Store {
         c: &NewCredential,
         supersede: Option<&StatusChange>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO credentials (id, agency_code, kind, person_id, kid, status, status_changed_at, supersedes, issued_at, name_printed, status_list, status_index, token, subject_json, doc_sha256, doc_file, doc_media_type, created_by) \
              VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
@@ -822,7 +816,7 @@ impl Store {
         .await
         .map_err(map_unique)?;
         feed_insert(
-            &mut tx,
+            tx.tx(),
             &StatusChange {
                 credential_id: c.id.clone(),
                 from_status: None,
@@ -843,17 +837,10 @@ impl Store {
             "supersedes": c.supersedes,
         })
         .to_string();
-        head = audit_append(
-            &mut tx,
-            head,
-            &c.created_by,
-            "credential.issue",
-            &c.id,
-            &detail,
-        )
-        .await?;
+        tx.append(&c.created_by, "credential.issue", &c.id, &detail)
+            .await?;
         events::event_insert(
-            &mut tx,
+            tx.tx(),
             &NewEvent {
                 event_type: "credential.issued".into(),
                 agency_code: c.agency_code.clone(),
@@ -867,8 +854,7 @@ impl Store {
         )
         .await?;
         if let Some(ch) = supersede {
-            head = audit_reserve(&mut tx, head).await?;
-            change_status_in(&mut tx, head, ch).await?;
+            change_status_in(&mut tx, ch).await?;
         }
         tx.commit().await?;
         self.bump_changes();
@@ -878,9 +864,8 @@ impl Store {
     /// Apply a status change if the credential is still in `ch.from_status` (optimistic:
     /// a concurrent change makes this a conflict rather than a lost update).
     pub async fn change_status(&self, ch: &StatusChange) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
-        change_status_in(&mut tx, head, ch).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
+        change_status_in(&mut tx, ch).await?;
         tx.commit().await?;
         self.bump_changes();
         Ok(())
@@ -1078,8 +1063,7 @@ impl Store {
 
     /// Store a new API token (hash only).
     pub async fn insert_api_token(&self, t: &ApiTokenRow) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let head = audit_begin(&mut tx).await?;
+        let mut tx = AuditedTx::begin(&self.pool).await?;
         sqlx::query(
             "INSERT INTO api_tokens (id, agency_code, token_hash, scopes, label, created_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -1094,7 +1078,7 @@ impl Store {
         .await
         .map_err(map_unique)?;
         let detail = serde_json::json!({"agency": t.agency_code, "scopes": t.scopes}).to_string();
-        audit_append(&mut tx, head, &t.owner, "token.create", &t.id, &detail).await?;
+        tx.append(&t.owner, "token.create", &t.id, &detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1154,87 +1138,6 @@ const CRED_COLS: &str = "id, agency_code, kind, person_id, kid, status, status_r
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
-/// The audit head as read at the start of a write transaction.
-#[derive(Debug, Clone)]
-struct Head {
-    seq: i64,
-    hash: String,
-}
-
-/// Take the audit head's row lock (the first statement of every write transaction) and
-/// reserve the next sequence number.
-async fn audit_begin(tx: &mut Tx<'_>) -> Result<Head, StoreError> {
-    let row: AnyRow =
-        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut **tx)
-            .await?;
-    Ok(Head {
-        seq: row.try_get(0)?,
-        hash: row.try_get(1)?,
-    })
-}
-
-/// Reserve one more sequence number in a transaction that already holds the head.
-async fn audit_reserve(tx: &mut Tx<'_>, head: Head) -> Result<Head, StoreError> {
-    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(Head {
-        seq: head.seq + 1,
-        hash: head.hash,
-    })
-}
-
-/// Append the entry numbered `head.seq`, chained to `head.hash`, and move the head.
-async fn audit_append(
-    tx: &mut Tx<'_>,
-    head: Head,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    detail: &str,
-) -> Result<Head, StoreError> {
-    // The rows this change wrote, as they are now (see `state`): merged into the detail so
-    // the chained entry vouches for them.
-    let with_state;
-    let detail = match state::states_for(tx, action, subject).await? {
-        Some(st) if !st.is_empty() => {
-            let mut d: serde_json::Value =
-                serde_json::from_str(detail).unwrap_or_else(|_| serde_json::json!({}));
-            if !d.is_object() {
-                d = serde_json::json!({ "detail": d });
-            }
-            d["state"] = serde_json::Value::Object(st);
-            with_state = d.to_string();
-            with_state.as_str()
-        }
-        _ => detail,
-    };
-    let at = now();
-    let hash = chain::entry_hash(&head.hash, head.seq, at, actor, action, subject, detail);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(head.seq)
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(subject)
-    .bind(detail)
-    .bind(&head.hash)
-    .bind(&hash)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
-    Ok(Head {
-        seq: head.seq,
-        hash,
-    })
-}
-
 fn key_event(event_type: &str, agency: &str, kid: &str) -> NewEvent {
     NewEvent {
         event_type: event_type.into(),
@@ -1269,11 +1172,7 @@ async fn feed_insert(
     Ok(())
 }
 
-async fn change_status_in(
-    tx: &mut Tx<'_>,
-    head: Head,
-    ch: &StatusChange,
-) -> Result<(), StoreError> {
+async fn change_status_in(tx: &mut AuditedTx<'_>, ch: &StatusChange) -> Result<(), StoreError> {
     let r = sqlx::query(
         "UPDATE credentials SET status = $1, status_reason_code = $2, status_reason_text = $3, status_changed_at = $4, superseded_by = COALESCE($5, superseded_by) WHERE id = $6 AND status = $7",
     )
@@ -1297,7 +1196,7 @@ async fn change_status_in(
     .bind(&ch.credential_id)
     .fetch_one(&mut **tx)
     .await?;
-    feed_insert(tx, ch, slot.try_get(0)?, slot.try_get(1)?).await?;
+    feed_insert(tx.tx(), ch, slot.try_get(0)?, slot.try_get(1)?).await?;
     let (list, index): (i64, i64) = (slot.try_get(0)?, slot.try_get(1)?);
     // Back to active can only be a reinstatement (issuance writes its own event).
     let event_type = match ch.to_status.as_str() {
@@ -1305,7 +1204,7 @@ async fn change_status_in(
         to => format!("credential.{to}"),
     };
     events::event_insert(
-        tx,
+        tx.tx(),
         &NewEvent {
             event_type,
             agency_code: slot.try_get(2)?,
@@ -1325,6 +1224,7 @@ async fn change_status_in(
     })
     .to_string();
     let action = format!("credential.{}", ch.to_status);
-    audit_append(tx, head, &ch.actor, &action, &ch.credential_id, &detail).await?;
+    tx.append(&ch.actor, &action, &ch.credential_id, &detail)
+        .await?;
     Ok(())
 }
