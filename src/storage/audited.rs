@@ -122,8 +122,8 @@ pub(super) async fn audit_begin(tx: &mut Tx<'_>) -> Result<Head, StoreError> {
             .fetch_one(&mut **tx)
             .await?;
     Ok(Head {
-        seq: row.try_get(0)?,
-        hash: row.try_get(1)?,
+        seq: row.try_get("seq")?,
+        hash: row.try_get("hash")?,
     })
 }
 

@@ -4,6 +4,7 @@
 
 use super::audited::AuditedTx;
 use super::{ApiTokenRow, Store, StoreError, map_unique};
+use sqlx::FromRow;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
@@ -33,16 +34,16 @@ impl std::fmt::Debug for UserRow {
     }
 }
 
-impl UserRow {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for UserRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: r.try_get(0)?,
-            username: r.try_get(1)?,
-            role: r.try_get(2)?,
-            agency_code: r.try_get(3)?,
-            password_hash: r.try_get(4)?,
-            created_at: r.try_get(5)?,
-            disabled_at: r.try_get(6)?,
+            id: r.try_get("id")?,
+            username: r.try_get("username")?,
+            role: r.try_get("role")?,
+            agency_code: r.try_get("agency_code")?,
+            password_hash: r.try_get("password_hash")?,
+            created_at: r.try_get("created_at")?,
+            disabled_at: r.try_get("disabled_at")?,
         })
     }
 }
@@ -101,22 +102,22 @@ pub struct ApprovalRow {
     pub result_id: Option<String>,
 }
 
-impl ApprovalRow {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for ApprovalRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: r.try_get(0)?,
-            agency_code: r.try_get(1)?,
-            credential_id: r.try_get(2)?,
-            action: r.try_get(3)?,
-            reason_code: r.try_get(4)?,
-            reason_text: r.try_get(5)?,
-            maker: r.try_get(6)?,
-            created_at: r.try_get(7)?,
-            state: r.try_get(8)?,
-            checker: r.try_get(9)?,
-            decided_at: r.try_get(10)?,
-            decision_reason: r.try_get(11)?,
-            result_id: r.try_get(12)?,
+            id: r.try_get("id")?,
+            agency_code: r.try_get("agency_code")?,
+            credential_id: r.try_get("credential_id")?,
+            action: r.try_get("action")?,
+            reason_code: r.try_get("reason_code")?,
+            reason_text: r.try_get("reason_text")?,
+            maker: r.try_get("maker")?,
+            created_at: r.try_get("created_at")?,
+            state: r.try_get("state")?,
+            checker: r.try_get("checker")?,
+            decided_at: r.try_get("decided_at")?,
+            decision_reason: r.try_get("decision_reason")?,
+            result_id: r.try_get("result_id")?,
         })
     }
 }
@@ -145,14 +146,14 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<super::AuditRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, super::AuditRow>(
             "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(super::AuditRow::from_row).collect()
+        Ok(rows)
     }
 
     /// The entries' hashes in order (what the Merkle tree is built from).
@@ -160,7 +161,7 @@ impl Store {
         let rows = sqlx::query("SELECT hash FROM audit_log ORDER BY seq")
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("hash")?)).collect()
     }
 
     /// The audit head `(seq, hash)` as the database holds it.
@@ -168,7 +169,7 @@ impl Store {
         let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_one(&self.pool)
             .await?;
-        Ok((r.try_get(0)?, r.try_get(1)?))
+        Ok((r.try_get("seq")?, r.try_get("hash")?))
     }
 
     // ----- users ----------------------------------------------------------------------
@@ -196,38 +197,34 @@ impl Store {
 
     /// A user by sign-in name.
     pub async fn get_user_by_name(&self, username: &str) -> Result<UserRow, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLS} FROM users WHERE username = $1"
         )))
         .bind(username)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(UserRow::from_row)
-        .unwrap_or(Err(StoreError::NotFound))
+        .ok_or(StoreError::NotFound)
     }
 
     /// A user by id.
     pub async fn get_user(&self, id: &str) -> Result<UserRow, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLS} FROM users WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(UserRow::from_row)
-        .unwrap_or(Err(StoreError::NotFound))
+        .ok_or(StoreError::NotFound)
     }
 
     /// All users, by name.
     pub async fn list_users(&self) -> Result<Vec<UserRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {USER_COLS} FROM users ORDER BY username"
         )))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(UserRow::from_row).collect()
+        Ok(rows)
     }
 
     /// Disable a user and end their sessions.
@@ -241,15 +238,16 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?
-        .try_get(0)?;
+        .try_get("role")?;
         // Never the last admin: nobody could manage users, keys or agencies any more. The
         // count runs inside the transaction that holds the audit head, so two concurrent
         // disables cannot both pass it.
-        let left: i64 =
-            sqlx::query("SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL")
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
+        let left: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM users WHERE role = 'admin' AND disabled_at IS NULL",
+        )
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
         if role == "admin" && left == 0 {
             return Err(StoreError::Conflict(
                 "the last enabled admin cannot be disabled".into(),
@@ -320,11 +318,11 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         Ok(SessionRow {
-            id_hash: r.try_get(0)?,
-            user_id: r.try_get(1)?,
-            csrf_token: r.try_get(2)?,
-            created_at: r.try_get(3)?,
-            last_seen_at: r.try_get(4)?,
+            id_hash: r.try_get("id_hash")?,
+            user_id: r.try_get("user_id")?,
+            csrf_token: r.try_get("csrf_token")?,
+            created_at: r.try_get("created_at")?,
+            last_seen_at: r.try_get("last_seen_at")?,
         })
     }
 
@@ -390,7 +388,7 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?
             {
-                until = until.max(r.try_get::<i64, _>(0)?);
+                until = until.max(r.try_get::<i64, _>("locked_until")?);
             }
         }
         Ok(until)
@@ -420,7 +418,7 @@ impl Store {
         .bind(now - window)
         .fetch_one(&mut *tx)
         .await?
-        .try_get(0)?;
+        .try_get("failures")?;
         if failures >= max {
             let wait = 1i64
                 .checked_shl(u32::try_from(failures - max).unwrap_or(u32::MAX).min(40))
@@ -468,7 +466,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(r.try_get::<i64, _>(0)? != 0)
+        Ok(r.try_get::<i64, _>("requires_approval")? != 0)
     }
 
     /// Turn maker-checker on or off for an agency.
@@ -497,12 +495,12 @@ impl Store {
 
     /// Every token (hashes included; callers show only ids and metadata).
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, ApiTokenRow>(
             "SELECT id, agency_code, token_hash, scopes, label, created_at, last_used_at, revoked_at, owner FROM api_tokens ORDER BY created_at, id",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(ApiTokenRow::from_row).collect()
+        Ok(rows)
     }
 
     /// Revoke a live token.
@@ -555,15 +553,13 @@ impl Store {
 
     /// One request.
     pub async fn get_approval(&self, id: &str) -> Result<ApprovalRow, StoreError> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
+        sqlx::query_as::<_, ApprovalRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {APPROVAL_COLS} FROM approvals WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(ApprovalRow::from_row)
-        .unwrap_or(Err(StoreError::NotFound))
+        .ok_or(StoreError::NotFound)
     }
 
     /// An agency's requests in `state`, oldest first.
@@ -572,14 +568,14 @@ impl Store {
         agency: &str,
         state: &str,
     ) -> Result<Vec<ApprovalRow>, StoreError> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<_, ApprovalRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {APPROVAL_COLS} FROM approvals WHERE agency_code = $1 AND state = $2 ORDER BY created_at, id LIMIT 500"
         )))
         .bind(agency)
         .bind(state)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(ApprovalRow::from_row).collect()
+        Ok(rows)
     }
 
     /// Move a pending request to `state` (a request already decided is a conflict).

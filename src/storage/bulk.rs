@@ -7,6 +7,7 @@ use super::audited::{AuditedTx, audit_append, audit_begin};
 use super::chain::{BULK_ACTION, BatchItem, items_hash};
 use super::state::{Written, written_state};
 use super::{Engine, NewCredential, PersonRow, Store, StoreError, Tx, map_unique, now};
+use sqlx::FromRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
 /// Rows per multi-row statement (INSERT, or keys in an `IN` list). Placeholders are what
@@ -304,19 +305,19 @@ const JOB_COLS: &str = "id, agency_code, created_by, format, state, start_seq, r
 
 fn job_from_row(r: &sqlx::any::AnyRow) -> Result<BulkJobRow, StoreError> {
     Ok(BulkJobRow {
-        id: r.try_get(0)?,
-        agency_code: r.try_get(1)?,
-        created_by: r.try_get(2)?,
-        format: r.try_get(3)?,
-        state: r.try_get(4)?,
-        start_seq: r.try_get(5)?,
-        rows_total: r.try_get(6)?,
-        issued: r.try_get(7)?,
-        skipped: r.try_get(8)?,
-        failed: r.try_get(9)?,
-        error: r.try_get(10)?,
-        created_at: r.try_get(11)?,
-        finished_at: r.try_get(12)?,
+        id: r.try_get("id")?,
+        agency_code: r.try_get("agency_code")?,
+        created_by: r.try_get("created_by")?,
+        format: r.try_get("format")?,
+        state: r.try_get("state")?,
+        start_seq: r.try_get("start_seq")?,
+        rows_total: r.try_get("rows_total")?,
+        issued: r.try_get("issued")?,
+        skipped: r.try_get("skipped")?,
+        failed: r.try_get("failed")?,
+        error: r.try_get("error")?,
+        created_at: r.try_get("created_at")?,
+        finished_at: r.try_get("finished_at")?,
     })
 }
 
@@ -340,7 +341,11 @@ impl Store {
                 q = q.bind(k.as_str());
             }
             for r in q.fetch_all(&self.pool).await? {
-                out.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+                out.push((
+                    r.try_get("request_key")?,
+                    r.try_get("id")?,
+                    r.try_get("bulk_batch")?,
+                ));
             }
         }
         Ok(out)
@@ -436,8 +441,8 @@ impl Store {
         .await?
         .ok_or(StoreError::NotFound)?;
         let detail = serde_json::json!({
-            "state": state, "rows": r.try_get::<i64, _>(0)?, "issued": r.try_get::<i64, _>(1)?,
-            "skipped": r.try_get::<i64, _>(2)?, "failed": r.try_get::<i64, _>(3)?,
+            "state": state, "rows": r.try_get::<i64, _>("rows_total")?, "issued": r.try_get::<i64, _>("issued")?,
+            "skipped": r.try_get::<i64, _>("skipped")?, "failed": r.try_get::<i64, _>("failed")?,
         })
         .to_string();
         tx.append(actor, "bulk.finish", id, &detail).await?;
@@ -484,13 +489,14 @@ impl Store {
                 .await?;
         let mut out = Vec::new();
         for r in ids {
-            let id: String = r.try_get(0)?;
-            let last: i64 =
-                sqlx::query("SELECT COALESCE(MAX(row_no), 0) FROM bulk_results WHERE job_id = $1")
-                    .bind(&id)
-                    .fetch_one(&self.pool)
-                    .await?
-                    .try_get(0)?;
+            let id: String = r.try_get("id")?;
+            let last: i64 = sqlx::query(
+                "SELECT COALESCE(MAX(row_no), 0) AS last FROM bulk_results WHERE job_id = $1",
+            )
+            .bind(&id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("last")?;
             out.push((self.get_bulk_job(&id).await?, last));
         }
         Ok(out)
@@ -520,11 +526,11 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(BulkResultRow {
-                    row: r.try_get(0)?,
-                    request_key: r.try_get(1)?,
-                    credential_id: r.try_get(2)?,
-                    outcome: r.try_get(3)?,
-                    error: r.try_get(4)?,
+                    row: r.try_get("row_no")?,
+                    request_key: r.try_get("request_key")?,
+                    credential_id: r.try_get("credential_id")?,
+                    outcome: r.try_get("outcome")?,
+                    error: r.try_get("error")?,
                 })
             })
             .collect()
@@ -537,7 +543,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("detail")?)))
             .collect()
     }
 
@@ -548,7 +554,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter().map(|r| Ok(r.try_get("bulk_batch")?)).collect()
     }
 
     /// The credentials and person ids stored by batch `seq`.
@@ -566,14 +572,14 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(BatchCredRow {
-                    id: r.try_get(0)?,
-                    person_id: r.try_get(1)?,
-                    kid: r.try_get(2)?,
-                    status_list: r.try_get(3)?,
-                    status_index: r.try_get(4)?,
-                    request_key: r.try_get(5)?,
-                    token: r.try_get(6)?,
-                    doc_sha256: r.try_get(7)?,
+                    id: r.try_get("id")?,
+                    person_id: r.try_get("person_id")?,
+                    kid: r.try_get("kid")?,
+                    status_list: r.try_get("status_list")?,
+                    status_index: r.try_get("status_index")?,
+                    request_key: r.try_get("request_key")?,
+                    token: r.try_get("token")?,
+                    doc_sha256: r.try_get("doc_sha256")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -582,7 +588,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?
             .iter()
-            .map(|r| r.try_get(0))
+            .map(|r| r.try_get("id"))
             .collect::<Result<Vec<String>, _>>()?;
         Ok((creds, persons))
     }

@@ -91,8 +91,11 @@ impl Store {
             .await?;
         let mut n = 0;
         for r in rows {
-            let id: String = r.try_get(0)?;
-            let key = search::person_key(&r.try_get::<String, _>(1)?, &r.try_get::<String, _>(2)?);
+            let id: String = r.try_get("id")?;
+            let key = search::person_key(
+                &r.try_get::<String, _>("name_ar")?,
+                &r.try_get::<String, _>("name_en")?,
+            );
             sqlx::query("UPDATE persons SET search_key = $1 WHERE id = $2")
                 .bind(key)
                 .bind(id)
@@ -130,14 +133,14 @@ impl Store {
                 id.clone(),
             ),
         };
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let rows = sqlx::query_as::<_, PersonRow>(AssertSqlSafe(sql))
             .bind(agency)
             .bind(arg)
             .bind(limit)
             .bind(offset)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(PersonRow::from_row).collect()
+        Ok(rows)
     }
 
     /// A credential's status changes, oldest first (issuance is the first).
@@ -151,13 +154,13 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(HistoryRow {
-                    at: r.try_get(0)?,
-                    from_status: r.try_get(1)?,
-                    to_status: r.try_get(2)?,
-                    reason_code: r.try_get(3)?,
-                    reason_text: r.try_get(4)?,
-                    superseded_by: r.try_get(5)?,
-                    actor: r.try_get(6)?,
+                    at: r.try_get("at")?,
+                    from_status: r.try_get("from_status")?,
+                    to_status: r.try_get("to_status")?,
+                    reason_code: r.try_get("reason_code")?,
+                    reason_text: r.try_get("reason_text")?,
+                    superseded_by: r.try_get("superseded_by")?,
+                    actor: r.try_get("actor")?,
                 })
             })
             .collect()
@@ -169,7 +172,7 @@ impl Store {
         person_id: &str,
         kind: &str,
     ) -> Result<Vec<CredentialRow>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<_, CredentialRow>(AssertSqlSafe(format!(
             "SELECT {} FROM credentials WHERE person_id = $1 AND kind = $2 AND status IN ('active', 'suspended') ORDER BY issued_at DESC",
             super::CRED_COLS
         )))
@@ -177,13 +180,13 @@ impl Store {
         .bind(kind)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(CredentialRow::from_row).collect()
+        Ok(rows)
     }
 
     /// Credentials by agency, kind and status (`agency` = `None`: every agency).
     pub async fn count_credentials(&self, agency: Option<&str>) -> Result<Vec<Count>, StoreError> {
         let rows = sqlx::query(
-            "SELECT agency_code, kind, status, COUNT(*) FROM credentials WHERE ($1 = '' OR agency_code = $1) GROUP BY agency_code, kind, status ORDER BY agency_code, kind, status",
+            "SELECT agency_code, kind, status, COUNT(*) AS n FROM credentials WHERE ($1 = '' OR agency_code = $1) GROUP BY agency_code, kind, status ORDER BY agency_code, kind, status",
         )
         .bind(agency.unwrap_or_default())
         .fetch_all(&self.pool)
@@ -191,8 +194,12 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Count {
-                    keys: vec![r.try_get(0)?, r.try_get(1)?, r.try_get(2)?],
-                    n: r.try_get(3)?,
+                    keys: vec![
+                        r.try_get("agency_code")?,
+                        r.try_get("kind")?,
+                        r.try_get("status")?,
+                    ],
+                    n: r.try_get("n")?,
                 })
             })
             .collect()
@@ -206,7 +213,7 @@ impl Store {
         from: i64,
     ) -> Result<Vec<Count>, StoreError> {
         let rows = sqlx::query(
-            "SELECT s.at / 86400 AS d, CASE WHEN s.from_status IS NULL THEN 'issued' ELSE s.to_status END AS what, COUNT(*) FROM status_changes s JOIN credentials c ON c.id = s.credential_id WHERE s.at >= $1 AND ($2 = '' OR c.agency_code = $2) GROUP BY d, what ORDER BY d, what",
+            "SELECT s.at / 86400 AS d, CASE WHEN s.from_status IS NULL THEN 'issued' ELSE s.to_status END AS what, COUNT(*) AS n FROM status_changes s JOIN credentials c ON c.id = s.credential_id WHERE s.at >= $1 AND ($2 = '' OR c.agency_code = $2) GROUP BY d, what ORDER BY d, what",
         )
         .bind(from)
         .bind(agency.unwrap_or_default())
@@ -214,10 +221,10 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let d: i64 = r.try_get(0)?;
+                let d: i64 = r.try_get("d")?;
                 Ok(Count {
-                    keys: vec![d.to_string(), r.try_get(1)?],
-                    n: r.try_get(2)?,
+                    keys: vec![d.to_string(), r.try_get("what")?],
+                    n: r.try_get("n")?,
                 })
             })
             .collect()
@@ -257,8 +264,13 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Count {
-                    keys: vec![r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?],
-                    n: r.try_get(4)?,
+                    keys: vec![
+                        r.try_get("day")?,
+                        r.try_get("channel")?,
+                        r.try_get("verifier")?,
+                        r.try_get("outcome")?,
+                    ],
+                    n: r.try_get("n")?,
                 })
             })
             .collect()
@@ -274,7 +286,7 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<super::AuditRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, super::AuditRow>(
             "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action LIKE $3 ESCAPE '\\') AND ($4 = '' OR subject = $4) AND seq < $5 ORDER BY seq DESC LIMIT $6",
         )
         .bind(actor.unwrap_or_default())
@@ -285,7 +297,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(super::AuditRow::from_row).collect()
+        Ok(rows)
     }
 
     /// Pool gauges for the metrics: (open connections, idle connections).

@@ -14,6 +14,7 @@
 
 use super::audited::AuditedTx;
 use super::{Engine, Store, StoreError, Tx, map_unique, now};
+use sqlx::FromRow;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row as _};
 
@@ -53,21 +54,21 @@ pub struct EventRow {
 
 const EV_COLS: &str = "id, type, agency_code, credential_id, kind, status, reason_code, superseded_by, supersedes, kid, at";
 
-impl EventRow {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for EventRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: r.try_get(0)?,
+            id: r.try_get("id")?,
             event: NewEvent {
-                event_type: r.try_get(1)?,
-                agency_code: r.try_get(2)?,
-                credential_id: r.try_get(3)?,
-                kind: r.try_get(4)?,
-                status: r.try_get(5)?,
-                reason_code: r.try_get(6)?,
-                superseded_by: r.try_get(7)?,
-                supersedes: r.try_get(8)?,
-                kid: r.try_get(9)?,
-                at: r.try_get(10)?,
+                event_type: r.try_get("type")?,
+                agency_code: r.try_get("agency_code")?,
+                credential_id: r.try_get("credential_id")?,
+                kind: r.try_get("kind")?,
+                status: r.try_get("status")?,
+                reason_code: r.try_get("reason_code")?,
+                superseded_by: r.try_get("superseded_by")?,
+                supersedes: r.try_get("supersedes")?,
+                kid: r.try_get("kid")?,
+                at: r.try_get("at")?,
             },
         })
     }
@@ -133,22 +134,24 @@ fn split_list(s: String) -> Vec<String> {
         .collect()
 }
 
-impl WebhookRow {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for WebhookRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: r.try_get(0)?,
-            agency_code: r.try_get(1)?,
-            url: r.try_get(2)?,
-            event_types: split_list(r.try_get(3)?),
-            agencies: split_list(r.try_get(4)?),
-            status: r.try_get(5)?,
-            disabled_at: r.try_get(6)?,
-            disabled_reason: r.try_get(7)?,
-            cursor: r.try_get(8)?,
-            created_at: r.try_get(9)?,
+            id: r.try_get("id")?,
+            agency_code: r.try_get("agency_code")?,
+            url: r.try_get("url")?,
+            event_types: split_list(r.try_get("event_types")?),
+            agencies: split_list(r.try_get("agencies")?),
+            status: r.try_get("status")?,
+            disabled_at: r.try_get("disabled_at")?,
+            disabled_reason: r.try_get("disabled_reason")?,
+            cursor: r.try_get("cursor")?,
+            created_at: r.try_get("created_at")?,
         })
     }
+}
 
+impl WebhookRow {
     /// Whether the endpoint asked for this event.
     pub fn wants(&self, e: &NewEvent) -> bool {
         (self.event_types.is_empty() || self.event_types.contains(&e.event_type))
@@ -183,19 +186,19 @@ pub struct DeliveryRow {
 
 const DL_COLS: &str = "id, webhook_id, event_id, state, attempts, first_attempt_ms, next_attempt_ms, last_status, last_error, delivered_ms";
 
-impl DeliveryRow {
-    fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for DeliveryRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: r.try_get(0)?,
-            webhook_id: r.try_get(1)?,
-            event_id: r.try_get(2)?,
-            state: r.try_get(3)?,
-            attempts: r.try_get(4)?,
-            first_attempt_ms: r.try_get(5)?,
-            next_attempt_ms: r.try_get(6)?,
-            last_status: r.try_get(7)?,
-            last_error: r.try_get(8)?,
-            delivered_ms: r.try_get(9)?,
+            id: r.try_get("id")?,
+            webhook_id: r.try_get("webhook_id")?,
+            event_id: r.try_get("event_id")?,
+            state: r.try_get("state")?,
+            attempts: r.try_get("attempts")?,
+            first_attempt_ms: r.try_get("first_attempt_ms")?,
+            next_attempt_ms: r.try_get("next_attempt_ms")?,
+            last_status: r.try_get("last_status")?,
+            last_error: r.try_get("last_error")?,
+            delivered_ms: r.try_get("delivered_ms")?,
         })
     }
 }
@@ -262,7 +265,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<EventRow>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<_, EventRow>(AssertSqlSafe(format!(
             "SELECT {EV_COLS} FROM events WHERE id > $1 AND {VISIBLE_TO} ORDER BY id LIMIT $3"
         )))
         .bind(after)
@@ -270,7 +273,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(EventRow::from_row).collect()
+        Ok(rows)
     }
 
     /// Whether an API token is still live (long-lived streams re-check their caller).
@@ -286,23 +289,21 @@ impl Store {
 
     /// One event.
     pub async fn get_event(&self, id: i64) -> Result<EventRow, StoreError> {
-        sqlx::query(AssertSqlSafe(format!(
+        sqlx::query_as::<_, EventRow>(AssertSqlSafe(format!(
             "SELECT {EV_COLS} FROM events WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(EventRow::from_row)
-        .unwrap_or(Err(StoreError::NotFound))
+        .ok_or(StoreError::NotFound)
     }
 
     /// The newest event id (0 when none).
     pub async fn last_event_id(&self) -> Result<i64, StoreError> {
-        let r = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
+        let r = sqlx::query("SELECT COALESCE(MAX(id), 0) AS top FROM events")
             .fetch_one(&self.pool)
             .await?;
-        Ok(r.try_get(0)?)
+        Ok(r.try_get("top")?)
     }
 
     /// Register `agency`'s interest in a credential (idempotent); audited. Returns the
@@ -320,12 +321,12 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(StoreError::NotFound)?
-            .try_get(0)?;
-        let n: i64 = sqlx::query("SELECT COUNT(*) FROM event_watches WHERE agency_code = $1")
+            .try_get("agency_code")?;
+        let n: i64 = sqlx::query("SELECT COUNT(*) AS n FROM event_watches WHERE agency_code = $1")
             .bind(agency)
             .fetch_one(&mut *tx)
             .await?
-            .try_get(0)?;
+            .try_get("n")?;
         if n >= max_watches {
             return Err(StoreError::Conflict(format!(
                 "this agency already watches {n} credentials (the limit)"
@@ -361,7 +362,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((r.try_get("credential_id")?, r.try_get("created_at")?)))
             .collect()
     }
 
@@ -397,7 +398,13 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("agency_code")?,
+                    r.try_get("feed_agency")?,
+                    r.try_get("created_at")?,
+                ))
+            })
             .collect()
     }
 
@@ -407,10 +414,10 @@ impl Store {
     /// event). Audited without the URL's query (which may hold a receiver's secret).
     pub async fn insert_webhook(&self, w: &WebhookRow, actor: &str) -> Result<i64, StoreError> {
         let mut tx = AuditedTx::begin(&self.pool).await?;
-        let cursor: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
+        let cursor: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) AS top FROM events")
             .fetch_one(&mut *tx)
             .await?
-            .try_get(0)?;
+            .try_get("top")?;
         sqlx::query(
             "INSERT INTO webhooks (id, agency_code, url, event_types, agencies, status, cursor, created_at, created_by) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8)",
         )
@@ -436,34 +443,32 @@ impl Store {
 
     /// One endpoint.
     pub async fn get_webhook(&self, id: &str) -> Result<WebhookRow, StoreError> {
-        sqlx::query(AssertSqlSafe(format!(
+        sqlx::query_as::<_, WebhookRow>(AssertSqlSafe(format!(
             "SELECT {WH_COLS} FROM webhooks WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(WebhookRow::from_row)
-        .unwrap_or(Err(StoreError::NotFound))
+        .ok_or(StoreError::NotFound)
     }
 
     /// An agency's endpoints, or, with `None`, every active one (for the delivery worker).
     pub async fn list_webhooks(&self, agency: Option<&str>) -> Result<Vec<WebhookRow>, StoreError> {
         let rows =
             match agency {
-                Some(a) => sqlx::query(AssertSqlSafe(format!(
+                Some(a) => sqlx::query_as::<_, WebhookRow>(AssertSqlSafe(format!(
                     "SELECT {WH_COLS} FROM webhooks WHERE agency_code = $1 ORDER BY created_at, id"
                 )))
                 .bind(a)
                 .fetch_all(&self.pool)
                 .await?,
-                None => sqlx::query(AssertSqlSafe(format!(
+                None => sqlx::query_as::<_, WebhookRow>(AssertSqlSafe(format!(
                     "SELECT {WH_COLS} FROM webhooks WHERE status = 'active' ORDER BY created_at, id"
                 )))
                 .fetch_all(&self.pool)
                 .await?,
             };
-        rows.iter().map(WebhookRow::from_row).collect()
+        Ok(rows)
     }
 
     /// Turn an endpoint back on: its failed deliveries become due again; audited.
@@ -502,16 +507,16 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         {
-            Some(r) => r.try_get(0)?,
+            Some(r) => r.try_get("cursor")?,
             None => return Ok(0),
         };
         // Every id up to `top` is settled (ids are handed out in commit order), so when the
         // page is not full the cursor moves to `top` even past events this endpoint may not
         // hear: an idle endpoint is not re-scanned every round.
-        let top: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) FROM events")
+        let top: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) AS top FROM events")
             .fetch_one(&mut *tx)
             .await?
-            .try_get(0)?;
+            .try_get("top")?;
         if top <= cursor {
             return Ok(0);
         }
@@ -677,7 +682,7 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<_, DeliveryRow>(AssertSqlSafe(format!(
             "SELECT {DL_COLS} FROM webhook_deliveries WHERE webhook_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3"
         )))
         .bind(webhook_id)
@@ -685,7 +690,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(DeliveryRow::from_row).collect()
+        Ok(rows)
     }
 
     /// Make a delivery due again now (manual redeliver); audited.
@@ -726,7 +731,7 @@ impl Store {
         )
         .fetch_one(&mut *tx)
         .await?
-        .try_get(0)?;
+        .try_get("last_id")?;
         let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {EV_COLS} FROM events WHERE id > $1 ORDER BY id LIMIT $2"
         )))
@@ -761,7 +766,7 @@ impl Store {
             .bind(cid)
             .fetch_optional(&mut *tx)
             .await?
-            .map(|r| r.try_get(0))
+            .map(|r| r.try_get("person_id"))
             .transpose()?;
             let Some(person) = person else { continue };
             sqlx::query(
@@ -788,7 +793,7 @@ impl Store {
         let r = sqlx::query("SELECT last_id FROM event_cursors WHERE name = 'notifications'")
             .fetch_one(&self.pool)
             .await?;
-        Ok(r.try_get(0)?)
+        Ok(r.try_get("last_id")?)
     }
 
     /// Lease due notifications (oldest first; one person's messages in order, so "issued"
@@ -819,12 +824,12 @@ impl Store {
             .iter()
             .map(|r| {
                 Ok(NotificationRow {
-                    id: r.try_get(0)?,
-                    event_id: r.try_get(1)?,
-                    person_id: r.try_get(2)?,
-                    template: r.try_get(3)?,
-                    attempts: r.try_get(4)?,
-                    first_attempt_ms: r.try_get(5)?,
+                    id: r.try_get("id")?,
+                    event_id: r.try_get("event_id")?,
+                    person_id: r.try_get("person_id")?,
+                    template: r.try_get("template")?,
+                    attempts: r.try_get("attempts")?,
+                    first_attempt_ms: r.try_get("first_attempt_ms")?,
                 })
             })
             .collect::<Result<_, StoreError>>()?;
@@ -877,7 +882,13 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("event_id")?,
+                    r.try_get("state")?,
+                    r.try_get("attempts")?,
+                ))
+            })
             .collect()
     }
 
@@ -888,8 +899,8 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let phone: Option<String> = row.try_get(0)?;
-        let lang: String = row.try_get(1)?;
+        let phone: Option<String> = row.try_get("phone")?;
+        let lang: String = row.try_get("language")?;
         Ok(phone.map(|p| (p, lang)))
     }
 

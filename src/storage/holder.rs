@@ -89,9 +89,9 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(HolderLinkRow {
-                credential_id: r.try_get(0)?,
-                created_at: r.try_get(1)?,
-                created_by: r.try_get(2)?,
+                credential_id: r.try_get("credential_id")?,
+                created_at: r.try_get("created_at")?,
+                created_by: r.try_get("created_by")?,
             })
         })
         .transpose()
@@ -107,7 +107,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let id: String = row.try_get(0)?;
+        let id: String = row.try_get("credential_id")?;
         self.get_credential(&id).await
     }
 }

@@ -31,6 +31,7 @@ pub use rows::{
     StatusChange, StatusChangeRow,
 };
 
+use sqlx::FromRow;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, AssertSqlSafe, Row as _};
 use std::time::Duration;
@@ -393,12 +394,12 @@ impl Store {
 
     /// All agencies, by code.
     pub async fn list_agencies(&self) -> Result<Vec<AgencyRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AgencyRow>(
             "SELECT code, name_ar, name_en, base_url, created_at, origin FROM agencies ORDER BY code",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(AgencyRow::from_row).collect()
+        Ok(rows)
     }
 
     // ----- keys -----------------------------------------------------------------------
@@ -442,7 +443,7 @@ impl Store {
             .await?;
         let kids: Vec<String> = rows
             .iter()
-            .map(|r| r.try_get(0))
+            .map(|r| r.try_get("kid"))
             .collect::<Result<_, _>>()?;
         let at = now();
         for kid in &kids {
@@ -488,7 +489,7 @@ impl Store {
             .bind(kid)
             .fetch_one(&mut *tx)
             .await?
-            .try_get(0)?;
+            .try_get("agency_code")?;
         events::event_insert(tx.tx(), &key_event("key.revoked", &agency, kid)).await?;
         tx.commit().await?;
         self.bump_changes();
@@ -512,7 +513,7 @@ impl Store {
                 .await?;
             match existing {
                 Some(row) => {
-                    let o: String = row.try_get(0)?;
+                    let o: String = row.try_get("origin")?;
                     if o != origin {
                         return Err(StoreError::Conflict(format!(
                             "agency code {} is already used here (by {}); agency codes must be unique across trusted deployments",
@@ -553,7 +554,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             if let Some(row) = exists {
-                let agency: String = row.try_get(0)?;
+                let agency: String = row.try_get("agency_code")?;
                 if agency != k.agency_code {
                     return Err(StoreError::Conflict(format!(
                         "key {} belongs to another agency here",
@@ -607,18 +608,18 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((r.try_get("id")?, r.try_get("agency_code")?)))
             .collect()
     }
 
     /// All keys, oldest first.
     pub async fn list_keys(&self) -> Result<Vec<KeyRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, KeyRow>(
             "SELECT kid, short_kid, agency_code, public_x, status, created_at, retired_at, revoked_at, revocation_reason FROM signing_keys ORDER BY created_at, kid",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(KeyRow::from_row).collect()
+        Ok(rows)
     }
 
     // ----- persons --------------------------------------------------------------------
@@ -708,20 +709,18 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        Ok(row.try_get(0)?)
+        Ok(row.try_get("photo")?)
     }
 
     /// One person.
     pub async fn get_person(&self, id: &str) -> Result<PersonRow, StoreError> {
-        sqlx::query(AssertSqlSafe(format!(
+        sqlx::query_as::<_, PersonRow>(AssertSqlSafe(format!(
             "SELECT {PERSON_COLS} FROM persons WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(PersonRow::from_row)
-        .unwrap_or(Err(StoreError::NotFound))
+        .ok_or(StoreError::NotFound)
     }
 
     /// An agency's persons, optionally filtered by exact national ID, newest first.
@@ -733,7 +732,7 @@ impl Store {
     ) -> Result<Vec<PersonRow>, StoreError> {
         let rows = match national_id {
             Some(n) => {
-                sqlx::query(AssertSqlSafe(format!(
+                sqlx::query_as::<_, PersonRow>(AssertSqlSafe(format!(
                     "SELECT {PERSON_COLS} FROM persons WHERE agency_code = $1 AND national_id = $2 ORDER BY created_at DESC, id LIMIT $3"
                 )))
                 .bind(agency)
@@ -743,7 +742,7 @@ impl Store {
                 .await?
             }
             None => {
-                sqlx::query(AssertSqlSafe(format!(
+                sqlx::query_as::<_, PersonRow>(AssertSqlSafe(format!(
                     "SELECT {PERSON_COLS} FROM persons WHERE agency_code = $1 ORDER BY created_at DESC, id LIMIT $2"
                 )))
                 .bind(agency)
@@ -752,7 +751,7 @@ impl Store {
                 .await?
             }
         };
-        rows.iter().map(PersonRow::from_row).collect()
+        Ok(rows)
     }
 
     // ----- status lists ---------------------------------------------------------------
@@ -763,7 +762,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((r.try_get("id")?, r.try_get("size")?)))
             .collect()
     }
 
@@ -873,15 +872,13 @@ impl Store {
 
     /// One credential (the document file is not loaded).
     pub async fn get_credential(&self, id: &str) -> Result<CredentialRow, StoreError> {
-        sqlx::query(AssertSqlSafe(format!(
+        sqlx::query_as::<_, CredentialRow>(AssertSqlSafe(format!(
             "SELECT {CRED_COLS} FROM credentials WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .as_ref()
-        .map(CredentialRow::from_row)
-        .unwrap_or(Err(StoreError::NotFound))
+        .ok_or(StoreError::NotFound)
     }
 
     /// An agency's credentials, newest first, with optional filters and keyset paging
@@ -912,7 +909,7 @@ impl Store {
             next(&mut sql, " AND id < ?))");
         }
         next(&mut sql, " ORDER BY issued_at DESC, id DESC LIMIT ?");
-        let mut q = sqlx::query(AssertSqlSafe(sql)).bind(agency);
+        let mut q = sqlx::query_as::<_, CredentialRow>(AssertSqlSafe(sql)).bind(agency);
         if let Some(s) = &filter.status {
             q = q.bind(s.clone());
         }
@@ -925,8 +922,7 @@ impl Store {
         if let Some((t, id)) = &filter.before {
             q = q.bind(*t).bind(*t).bind(id.clone());
         }
-        let rows = q.bind(filter.limit).fetch_all(&self.pool).await?;
-        rows.iter().map(CredentialRow::from_row).collect()
+        Ok(q.bind(filter.limit).fetch_all(&self.pool).await?)
     }
 
     /// The stored document file of a certificate, if one was kept.
@@ -939,8 +935,8 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        let file: Option<Vec<u8>> = row.try_get(0)?;
-        let mt: Option<String> = row.try_get(1)?;
+        let file: Option<Vec<u8>> = row.try_get("doc_file")?;
+        let mt: Option<String> = row.try_get("doc_media_type")?;
         Ok(file.map(|f| (f, mt.unwrap_or_else(|| "application/octet-stream".into()))))
     }
 
@@ -951,7 +947,14 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("status_list")?,
+                    r.try_get("status_index")?,
+                    r.try_get("status")?,
+                    r.try_get("id")?,
+                ))
+            })
             .collect()
     }
 
@@ -975,11 +978,11 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let (seq, id, action, detail, at): (i64, String, String, String, i64) = (
-                r.try_get(0)?,
-                r.try_get(1)?,
-                r.try_get(2)?,
-                r.try_get(3)?,
-                r.try_get(4)?,
+                r.try_get("seq")?,
+                r.try_get("subject")?,
+                r.try_get("action")?,
+                r.try_get("detail")?,
+                r.try_get("at")?,
             );
             if action == chain::BULK_ACTION {
                 // One entry vouches for a whole bulk chunk (its items hash, checked by
@@ -993,9 +996,9 @@ impl Store {
                 for c in &creds {
                     out.push(StatusChangeRow {
                         seq,
-                        credential_id: c.try_get(0)?,
-                        status_list: c.try_get(1)?,
-                        status_index: c.try_get(2)?,
+                        credential_id: c.try_get("id")?,
+                        status_list: c.try_get("status_list")?,
+                        status_index: c.try_get("status_index")?,
                         from_status: None,
                         to_status: "active".into(),
                         reason_code: None,
@@ -1017,7 +1020,7 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?
                 {
-                    Some(s) => (s.try_get(0)?, s.try_get(1)?),
+                    Some(s) => (s.try_get("status_list")?, s.try_get("status_index")?),
                     None => continue,
                 },
             };
@@ -1043,20 +1046,20 @@ impl Store {
 
     /// The newest audit sequence number (0 when empty): where the status view starts.
     pub async fn last_change_seq(&self) -> Result<i64, StoreError> {
-        let r = sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM audit_log")
+        let r = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS top FROM audit_log")
             .fetch_one(&self.pool)
             .await?;
-        Ok(r.try_get(0)?)
+        Ok(r.try_get("top")?)
     }
 
     /// Status details (reason, time, replacement) of every credential that is not active.
     pub async fn inactive_details(&self) -> Result<Vec<StatusChangeRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT 0, id, status_list, status_index, NULL, status, status_reason_code, superseded_by, status_changed_at FROM credentials WHERE status <> 'active'",
+        let rows = sqlx::query_as::<_, StatusChangeRow>(
+            "SELECT 0 AS seq, id AS credential_id, status_list, status_index, NULL AS from_status, status AS to_status, status_reason_code AS reason_code, superseded_by, status_changed_at AS at FROM credentials WHERE status <> 'active'",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(StatusChangeRow::from_row).collect()
+        Ok(rows)
     }
 
     // ----- API tokens -----------------------------------------------------------------
@@ -1109,12 +1112,12 @@ impl Store {
 
     /// The whole audit log in order (for verification and export).
     pub async fn audit_entries(&self) -> Result<Vec<AuditRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AuditRow>(
             "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq",
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(AuditRow::from_row).collect()
+        Ok(rows)
     }
 }
 
@@ -1196,8 +1199,14 @@ async fn change_status_in(tx: &mut AuditedTx<'_>, ch: &StatusChange) -> Result<(
     .bind(&ch.credential_id)
     .fetch_one(&mut **tx)
     .await?;
-    feed_insert(tx.tx(), ch, slot.try_get(0)?, slot.try_get(1)?).await?;
-    let (list, index): (i64, i64) = (slot.try_get(0)?, slot.try_get(1)?);
+    feed_insert(
+        tx.tx(),
+        ch,
+        slot.try_get("status_list")?,
+        slot.try_get("status_index")?,
+    )
+    .await?;
+    let (list, index): (i64, i64) = (slot.try_get("status_list")?, slot.try_get("status_index")?);
     // Back to active can only be a reinstatement (issuance writes its own event).
     let event_type = match ch.to_status.as_str() {
         "active" => "credential.reinstated".to_owned(),
@@ -1207,9 +1216,9 @@ async fn change_status_in(tx: &mut AuditedTx<'_>, ch: &StatusChange) -> Result<(
         tx.tx(),
         &NewEvent {
             event_type,
-            agency_code: slot.try_get(2)?,
+            agency_code: slot.try_get("agency_code")?,
             credential_id: Some(ch.credential_id.clone()),
-            kind: Some(slot.try_get(3)?),
+            kind: Some(slot.try_get("kind")?),
             status: Some(ch.to_status.clone()),
             reason_code: ch.reason_code.clone(),
             superseded_by: ch.superseded_by.clone(),

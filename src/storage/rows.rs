@@ -1,8 +1,9 @@
-//! Plain row types, one per table, decoded by column position so both engines agree.
+//! Plain row types, one per table, decoded by column name (sqlx's `FromRow`, written by
+//! hand: the derive would compile sqlx's drivers a second time), so a query's column order
+//! cannot silently shift a value into the wrong field.
 
-use super::StoreError;
-use sqlx::Row as _;
 use sqlx::any::AnyRow;
+use sqlx::{FromRow, Row as _};
 
 /// An agency.
 #[derive(Debug, Clone)]
@@ -22,18 +23,20 @@ pub struct AgencyRow {
     pub origin: String,
 }
 
-impl AgencyRow {
-    pub(super) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for AgencyRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            code: r.try_get(0)?,
-            name_ar: r.try_get(1)?,
-            name_en: r.try_get(2)?,
-            base_url: r.try_get(3)?,
-            created_at: r.try_get(4)?,
-            origin: r.try_get(5)?,
+            code: r.try_get("code")?,
+            name_ar: r.try_get("name_ar")?,
+            name_en: r.try_get("name_en")?,
+            base_url: r.try_get("base_url")?,
+            created_at: r.try_get("created_at")?,
+            origin: r.try_get("origin")?,
         })
     }
+}
 
+impl AgencyRow {
     /// Whether this deployment issues for the agency.
     pub fn is_local(&self) -> bool {
         self.origin.is_empty()
@@ -63,18 +66,18 @@ pub struct KeyRow {
     pub revocation_reason: Option<String>,
 }
 
-impl KeyRow {
-    pub(super) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for KeyRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            kid: r.try_get(0)?,
-            short_kid: r.try_get(1)?,
-            agency_code: r.try_get(2)?,
-            public_x: r.try_get(3)?,
-            status: r.try_get(4)?,
-            created_at: r.try_get(5)?,
-            retired_at: r.try_get(6)?,
-            revoked_at: r.try_get(7)?,
-            revocation_reason: r.try_get(8)?,
+            kid: r.try_get("kid")?,
+            short_kid: r.try_get("short_kid")?,
+            agency_code: r.try_get("agency_code")?,
+            public_x: r.try_get("public_x")?,
+            status: r.try_get("status")?,
+            created_at: r.try_get("created_at")?,
+            retired_at: r.try_get("retired_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+            revocation_reason: r.try_get("revocation_reason")?,
         })
     }
 }
@@ -109,18 +112,18 @@ impl std::fmt::Debug for PersonRow {
     }
 }
 
-impl PersonRow {
-    pub(super) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for PersonRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: r.try_get(0)?,
-            agency_code: r.try_get(1)?,
-            name_ar: r.try_get(2)?,
-            name_en: r.try_get(3)?,
-            date_of_birth: r.try_get(4)?,
-            national_id: r.try_get(5)?,
-            programme: r.try_get(6)?,
-            created_at: r.try_get(7)?,
-            updated_at: r.try_get(8)?,
+            id: r.try_get("id")?,
+            agency_code: r.try_get("agency_code")?,
+            name_ar: r.try_get("name_ar")?,
+            name_en: r.try_get("name_en")?,
+            date_of_birth: r.try_get("date_of_birth")?,
+            national_id: r.try_get("national_id")?,
+            programme: r.try_get("programme")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
         })
     }
 }
@@ -217,29 +220,29 @@ impl std::fmt::Debug for CredentialRow {
     }
 }
 
-impl CredentialRow {
-    pub(super) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for CredentialRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: r.try_get(0)?,
-            agency_code: r.try_get(1)?,
-            kind: r.try_get(2)?,
-            person_id: r.try_get(3)?,
-            kid: r.try_get(4)?,
-            status: r.try_get(5)?,
-            status_reason_code: r.try_get(6)?,
-            status_reason_text: r.try_get(7)?,
-            status_changed_at: r.try_get(8)?,
-            superseded_by: r.try_get(9)?,
-            supersedes: r.try_get(10)?,
-            issued_at: r.try_get(11)?,
-            name_printed: r.try_get(12)?,
-            status_list: r.try_get(13)?,
-            status_index: r.try_get(14)?,
-            token: r.try_get(15)?,
-            subject_json: r.try_get(16)?,
-            doc_sha256: r.try_get(17)?,
-            doc_media_type: r.try_get(18)?,
-            created_by: r.try_get(19)?,
+            id: r.try_get("id")?,
+            agency_code: r.try_get("agency_code")?,
+            kind: r.try_get("kind")?,
+            person_id: r.try_get("person_id")?,
+            kid: r.try_get("kid")?,
+            status: r.try_get("status")?,
+            status_reason_code: r.try_get("status_reason_code")?,
+            status_reason_text: r.try_get("status_reason_text")?,
+            status_changed_at: r.try_get("status_changed_at")?,
+            superseded_by: r.try_get("superseded_by")?,
+            supersedes: r.try_get("supersedes")?,
+            issued_at: r.try_get("issued_at")?,
+            name_printed: r.try_get("name_printed")?,
+            status_list: r.try_get("status_list")?,
+            status_index: r.try_get("status_index")?,
+            token: r.try_get("token")?,
+            subject_json: r.try_get("subject_json")?,
+            doc_sha256: r.try_get("doc_sha256")?,
+            doc_media_type: r.try_get("doc_media_type")?,
+            created_by: r.try_get("created_by")?,
         })
     }
 }
@@ -288,18 +291,18 @@ pub struct StatusChangeRow {
     pub at: i64,
 }
 
-impl StatusChangeRow {
-    pub(super) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for StatusChangeRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            seq: r.try_get(0)?,
-            credential_id: r.try_get(1)?,
-            status_list: r.try_get(2)?,
-            status_index: r.try_get(3)?,
-            from_status: r.try_get(4)?,
-            to_status: r.try_get(5)?,
-            reason_code: r.try_get(6)?,
-            superseded_by: r.try_get(7)?,
-            at: r.try_get(8)?,
+            seq: r.try_get("seq")?,
+            credential_id: r.try_get("credential_id")?,
+            status_list: r.try_get("status_list")?,
+            status_index: r.try_get("status_index")?,
+            from_status: r.try_get("from_status")?,
+            to_status: r.try_get("to_status")?,
+            reason_code: r.try_get("reason_code")?,
+            superseded_by: r.try_get("superseded_by")?,
+            at: r.try_get("at")?,
         })
     }
 }
@@ -327,18 +330,18 @@ pub struct ApiTokenRow {
     pub owner: String,
 }
 
-impl ApiTokenRow {
-    pub(super) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for ApiTokenRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            id: r.try_get(0)?,
-            agency_code: r.try_get(1)?,
-            token_hash: r.try_get(2)?,
-            scopes: r.try_get(3)?,
-            label: r.try_get(4)?,
-            created_at: r.try_get(5)?,
-            last_used_at: r.try_get(6)?,
-            revoked_at: r.try_get(7)?,
-            owner: r.try_get(8)?,
+            id: r.try_get("id")?,
+            agency_code: r.try_get("agency_code")?,
+            token_hash: r.try_get("token_hash")?,
+            scopes: r.try_get("scopes")?,
+            label: r.try_get("label")?,
+            created_at: r.try_get("created_at")?,
+            last_used_at: r.try_get("last_used_at")?,
+            revoked_at: r.try_get("revoked_at")?,
+            owner: r.try_get("owner")?,
         })
     }
 }
@@ -364,17 +367,17 @@ pub struct AuditRow {
     pub hash: String,
 }
 
-impl AuditRow {
-    pub(super) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+impl<'r> FromRow<'r, AnyRow> for AuditRow {
+    fn from_row(r: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            seq: r.try_get(0)?,
-            at: r.try_get(1)?,
-            actor: r.try_get(2)?,
-            action: r.try_get(3)?,
-            subject: r.try_get(4)?,
-            detail: r.try_get(5)?,
-            prev_hash: r.try_get(6)?,
-            hash: r.try_get(7)?,
+            seq: r.try_get("seq")?,
+            at: r.try_get("at")?,
+            actor: r.try_get("actor")?,
+            action: r.try_get("action")?,
+            subject: r.try_get("subject")?,
+            detail: r.try_get("detail")?,
+            prev_hash: r.try_get("prev_hash")?,
+            hash: r.try_get("hash")?,
         })
     }
 }

@@ -127,10 +127,10 @@ fn select(v: &Vouched, one: bool) -> String {
     let cols: Vec<String> = v
         .columns
         .iter()
-        .map(|c| format!("CAST({c} AS TEXT)"))
+        .map(|c| format!("CAST({c} AS TEXT) AS {c}"))
         .collect();
     format!(
-        "SELECT {}, {} FROM {}{}",
+        "SELECT {} AS vouched_key, {} FROM {}{}",
         v.key,
         cols.join(", "),
         v.table,
@@ -143,9 +143,11 @@ fn select(v: &Vouched, one: bool) -> String {
 }
 
 fn hash_row(v: &Vouched, r: &sqlx::any::AnyRow) -> Result<(String, String), StoreError> {
-    let key: String = r.try_get(0)?;
-    let vals = (0..v.columns.len())
-        .map(|i| r.try_get::<Option<String>, _>(i + 1))
+    let key: String = r.try_get("vouched_key")?;
+    let vals = v
+        .columns
+        .iter()
+        .map(|c| r.try_get::<Option<String>, _>(*c))
         .collect::<Result<Vec<_>, _>>()?;
     let digest = digest(v.table, &key, vals.iter().map(Option::as_deref));
     Ok((key, digest))
@@ -309,7 +311,7 @@ impl super::Store {
             .fetch_all(self.pool())
             .await?;
         for r in &rows {
-            let detail: String = r.try_get(0)?;
+            let detail: String = r.try_get("detail")?;
             if !detail.contains("\"state\"") {
                 continue;
             }
@@ -402,9 +404,9 @@ impl super::Store {
         rows.iter()
             .map(|r| {
                 Ok(CheckpointRow {
-                    tree_size: r.try_get(0)?,
-                    timestamp: r.try_get(1)?,
-                    signature: r.try_get(2)?,
+                    tree_size: r.try_get("tree_size")?,
+                    timestamp: r.try_get("timestamp")?,
+                    signature: r.try_get("signature")?,
                 })
             })
             .collect()
@@ -416,7 +418,7 @@ impl super::Store {
             .fetch_all(self.pool())
             .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| Ok((r.try_get("seq")?, r.try_get("at")?)))
             .collect()
     }
 }
