@@ -3,7 +3,7 @@
 //! in its own transaction through the same hash chain as issuance.
 
 use super::audited::AuditedTx;
-use super::{ApiTokenRow, Store, StoreError, map_unique};
+use super::{Store, StoreError, map_unique};
 use sqlx::FromRow;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -125,53 +125,6 @@ impl<'r> FromRow<'r, AnyRow> for ApprovalRow {
 const APPROVAL_COLS: &str = "id, agency_code, credential_id, action, reason_code, reason_text, maker, created_at, state, checker, decided_at, decision_reason, result_id";
 
 impl Store {
-    /// Append one audit entry on its own (sign-ins, full-record views, refused attempts).
-    pub async fn audit_event(
-        &self,
-        actor: &str,
-        action: &str,
-        subject: &str,
-        detail: &serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let mut tx = AuditedTx::begin(&self.pool).await?;
-        tx.append(actor, action, subject, &detail.to_string())
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// A page of the audit log: entries after `after`, in order.
-    pub async fn audit_page(
-        &self,
-        after: i64,
-        limit: i64,
-    ) -> Result<Vec<super::AuditRow>, StoreError> {
-        let rows = sqlx::query_as::<_, super::AuditRow>(
-            "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows)
-    }
-
-    /// The entries' hashes in order (what the Merkle tree is built from).
-    pub async fn audit_hashes(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT hash FROM audit_log ORDER BY seq")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok(r.try_get("hash")?)).collect()
-    }
-
-    /// The audit head `(seq, hash)` as the database holds it.
-    pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
-        let r = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((r.try_get("seq")?, r.try_get("hash")?))
-    }
-
     // ----- users ----------------------------------------------------------------------
 
     /// Add a user; a taken username is a conflict.
@@ -487,36 +440,6 @@ impl Store {
         }
         let detail = serde_json::json!({"requires_approval": on}).to_string();
         tx.append(actor, "agency.settings", agency, &detail).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    // ----- API tokens -----------------------------------------------------------------
-
-    /// Every token (hashes included; callers show only ids and metadata).
-    pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
-        let rows = sqlx::query_as::<_, ApiTokenRow>(
-            "SELECT id, agency_code, token_hash, scopes, label, created_at, last_used_at, revoked_at, owner FROM api_tokens ORDER BY created_at, id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows)
-    }
-
-    /// Revoke a live token.
-    pub async fn revoke_api_token(&self, id: &str, actor: &str) -> Result<(), StoreError> {
-        let mut tx = AuditedTx::begin(&self.pool).await?;
-        let r = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-        )
-        .bind(super::now())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        tx.append(actor, "token.revoke", id, "{}").await?;
         tx.commit().await?;
         Ok(())
     }
