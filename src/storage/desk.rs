@@ -59,6 +59,20 @@ pub struct HistoryRow {
     pub actor: String,
 }
 
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for HistoryRow {
+    fn from_row(r: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            at: r.try_get("at")?,
+            from_status: r.try_get("from_status")?,
+            to_status: r.try_get("to_status")?,
+            reason_code: r.try_get("reason_code")?,
+            reason_text: r.try_get("reason_text")?,
+            superseded_by: r.try_get("superseded_by")?,
+            actor: r.try_get("actor")?,
+        })
+    }
+}
+
 /// One group of a count.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Count {
@@ -145,25 +159,13 @@ impl Store {
 
     /// A credential's status changes, oldest first (issuance is the first).
     pub async fn credential_history(&self, id: &str) -> Result<Vec<HistoryRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, HistoryRow>(
             "SELECT at, from_status, to_status, reason_code, reason_text, superseded_by, actor FROM status_changes WHERE credential_id = $1 ORDER BY seq",
         )
         .bind(id)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(HistoryRow {
-                    at: r.try_get("at")?,
-                    from_status: r.try_get("from_status")?,
-                    to_status: r.try_get("to_status")?,
-                    reason_code: r.try_get("reason_code")?,
-                    reason_text: r.try_get("reason_text")?,
-                    superseded_by: r.try_get("superseded_by")?,
-                    actor: r.try_get("actor")?,
-                })
-            })
-            .collect()
+        Ok(rows)
     }
 
     /// A person's credentials that are in force (`active` or `suspended`) of `kind`.

@@ -17,6 +17,16 @@ pub struct HolderLinkRow {
     pub created_by: String,
 }
 
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for HolderLinkRow {
+    fn from_row(r: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            credential_id: r.try_get("credential_id")?,
+            created_at: r.try_get("created_at")?,
+            created_by: r.try_get("created_by")?,
+        })
+    }
+}
+
 impl Store {
     /// Create the credential's holder link, replacing any earlier one (whose URL stops
     /// working in the same transaction). `replaced` in the audit detail says which it was.
@@ -81,20 +91,13 @@ impl Store {
         &self,
         credential_id: &str,
     ) -> Result<Option<HolderLinkRow>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, HolderLinkRow>(
             "SELECT credential_id, created_at, created_by FROM holder_links WHERE credential_id = $1",
         )
         .bind(credential_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(HolderLinkRow {
-                credential_id: r.try_get("credential_id")?,
-                created_at: r.try_get("created_at")?,
-                created_by: r.try_get("created_by")?,
-            })
-        })
-        .transpose()
+        Ok(row)
     }
 
     /// The credential a holder link's secret opens (looked up by the secret's hash).

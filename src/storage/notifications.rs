@@ -102,25 +102,12 @@ impl Store {
              RETURNING id, event_id, person_id, template, attempts, first_attempt_ms",
             self.skip_locked()
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
+        let mut out = sqlx::query_as::<_, NotificationRow>(AssertSqlSafe(sql))
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        let mut out: Vec<NotificationRow> = rows
-            .iter()
-            .map(|r| {
-                Ok(NotificationRow {
-                    id: r.try_get("id")?,
-                    event_id: r.try_get("event_id")?,
-                    person_id: r.try_get("person_id")?,
-                    template: r.try_get("template")?,
-                    attempts: r.try_get("attempts")?,
-                    first_attempt_ms: r.try_get("first_attempt_ms")?,
-                })
-            })
-            .collect::<Result<_, StoreError>>()?;
         out.sort_by_key(|n| n.id);
         Ok(out)
     }
@@ -239,4 +226,17 @@ pub struct NotificationRow {
     pub attempts: i64,
     /// First attempt, epoch ms.
     pub first_attempt_ms: Option<i64>,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for NotificationRow {
+    fn from_row(r: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            event_id: r.try_get("event_id")?,
+            person_id: r.try_get("person_id")?,
+            template: r.try_get("template")?,
+            attempts: r.try_get("attempts")?,
+            first_attempt_ms: r.try_get("first_attempt_ms")?,
+        })
+    }
 }

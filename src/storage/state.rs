@@ -368,6 +368,16 @@ pub struct CheckpointRow {
     pub signature: String,
 }
 
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for CheckpointRow {
+    fn from_row(r: &'r sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            tree_size: r.try_get("tree_size")?,
+            timestamp: r.try_get("timestamp")?,
+            signature: r.try_get("signature")?,
+        })
+    }
+}
+
 impl super::Store {
     /// Keep a signed checkpoint (a second one of the same size is ignored).
     pub async fn insert_checkpoint(
@@ -396,20 +406,12 @@ impl super::Store {
 
     /// Every stored checkpoint, smallest first.
     pub async fn checkpoints(&self) -> Result<Vec<CheckpointRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, CheckpointRow>(
             "SELECT tree_size, timestamp, signature FROM audit_checkpoints ORDER BY tree_size",
         )
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CheckpointRow {
-                    tree_size: r.try_get("tree_size")?,
-                    timestamp: r.try_get("timestamp")?,
-                    signature: r.try_get("signature")?,
-                })
-            })
-            .collect()
+        Ok(rows)
     }
 
     /// `(seq, at)` of every audit entry, in order.
