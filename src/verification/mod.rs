@@ -283,7 +283,7 @@ pub(crate) async fn key_and_status(
         Some(format!("{:?}", key.status).to_lowercase()),
     ));
     let live = match &key.origin {
-        None => app.status.lookup(list, idx, id),
+        None => live_status(app, list, idx, id).await,
         Some(origin) => match app.remote.status(&app.keys, origin, list, idx).await {
             Ok(code) => Some(crate::status::LiveStatus {
                 status: CredentialStatus::from_code(code),
@@ -396,7 +396,7 @@ pub async fn verify_id(app: &App, id: &CredentialId, document: Option<&[u8]>) ->
             );
         }
     };
-    let Some(public) = public_from_row(app, &c) else {
+    let Some(public) = public_from_row_synced(app, &c).await else {
         return Verification::fail(
             Outcome::Invalid,
             "stored record is unreadable".into(),
@@ -453,6 +453,42 @@ pub fn public_from_row(app: &App, c: &crate::storage::CredentialRow) -> Option<P
             .then(|| PublicDocument::from_subject(&c.subject_json))
             .flatten(),
     })
+}
+
+/// This deployment's live status of the credential in slot `(list, idx)`, catching up with
+/// the database first when the view does not know the slot yet: another instance on the same
+/// database may have issued the credential a moment ago, before its notification (or the
+/// next poll) reached this one. A slot the database does not vouch for either stays `None`.
+pub(crate) async fn live_status(
+    app: &App,
+    list: u32,
+    idx: u32,
+    id: &str,
+) -> Option<crate::status::LiveStatus> {
+    if let Some(live) = app.status.lookup(list, idx, id) {
+        return Some(live);
+    }
+    catch_up(app).await;
+    app.status.lookup(list, idx, id)
+}
+
+/// [`public_from_row`], catching up with the database first when the live view does not know
+/// the row's slot yet (see [`live_status`]).
+pub async fn public_from_row_synced(
+    app: &App,
+    c: &crate::storage::CredentialRow,
+) -> Option<PublicCredential> {
+    if let Some(p) = public_from_row(app, c) {
+        return Some(p);
+    }
+    catch_up(app).await;
+    public_from_row(app, c)
+}
+
+async fn catch_up(app: &App) {
+    if let Err(e) = app.status.sync(&app.store).await {
+        tracing::warn!(error = %e, "status catch-up before answering failed");
+    }
 }
 
 /// Add a document certificate's printed particulars when this deployment holds its record

@@ -258,7 +258,7 @@ async fn card(State(app): State<Arc<App>>, Path(secret): Path<String>) -> Respon
         None => false,
     };
     // The status the audit log vouches for (the live view), not the row's own column.
-    let live = crate::verification::public_from_row(&app, &c);
+    let live = crate::verification::public_from_row_synced(&app, &c).await;
     let view = CardView {
         status: live
             .as_ref()

@@ -214,9 +214,10 @@ pub async fn live_record(
             Err(e) => return Err(e.into()),
         },
     };
-    let public = found
-        .as_ref()
-        .and_then(|c| verification::public_from_row(&app, c));
+    let public = match &found {
+        Some(c) => verification::public_from_row_synced(&app, c).await,
+        None => None,
+    };
     // Opening the live record (a phone camera on the QR) is a public verification too.
     let outcome = match &public {
         Some(p) => match p.status {

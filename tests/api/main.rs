@@ -14,6 +14,7 @@ mod helpers;
 mod holder;
 mod photo;
 mod qr_photos;
+mod second_instance;
 mod standards;
 mod tools;
 mod trust_holes;
