@@ -314,8 +314,8 @@ pub fn run() -> String {
         ),
     ));
     md.push_str(&format!(
-        "| in-process Ed25519 `verify_strict`, all cores | {ed_strict:.0} | — | — | — | one by one, {} threads |\n\
-         | in-process Ed25519 batch verification, all cores | {ed_batch:.0} | — | — | — | 64 signatures a batch, {} threads |\n\n",
+        "| in-process Ed25519 `verify_strict`, all cores | {ed_strict:.0} | — | — | — | — | one by one, {} threads |\n\
+         | in-process Ed25519 batch verification, all cores | {ed_batch:.0} | — | — | — | — | 64 signatures a batch, {} threads |\n\n",
         util::cores(),
         util::cores()
     ));
