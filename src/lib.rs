@@ -27,3 +27,10 @@ pub mod status;
 pub mod storage;
 pub mod verification;
 pub mod web;
+
+/// The memory allocator of every program built on this crate (the server, the CLI, the
+/// benches and tests). A scan makes many small short-lived allocations (HTTP buffers, JSON,
+/// the token, the answer); glibc's allocator spent about a quarter of the request path's
+/// CPU on them (profiled in BENCHMARKS.md, "Verify: where the time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

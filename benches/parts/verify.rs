@@ -1,0 +1,347 @@
+//! Part `verify` (SPEC §12): `POST /api/v1/verify` and VC-API `POST /credentials/verify`
+//! under wrk (one thread, 64 connections) on loopback, next to the same server's plain-JSON
+//! ceiling (`GET /healthz`) and the in-process Ed25519 rates on all cores, all in one run.
+//!
+//! The server is the real router in-process (`BENCH_SERVER_THREADS` tokio workers, default
+//! 2) on a SQLite database filled by the real `sanad import` with `BENCH_TOKENS` digital IDs
+//! (default 500,000). The rows, in the order they run (the server is fresh before the first
+//! verify run, so nothing is in its 64k verified-token cache):
+//! - never-seen: one pass over all tokens, each sent once (the run stops at the end of the
+//!   pool, or after `BENCH_SECONDS`);
+//! - rotation: the first `BENCH_ROTATION` tokens (default 100,000, more than the cache holds)
+//!   round and round, for `BENCH_SECONDS`;
+//! - repeated: one token;
+//! - VC-API: `BENCH_VCS` (default 2,000) distinct `vc+jwt` full credentials (not cached by the
+//!   server: every request checks a signature).
+//!
+//! Options by env: `BENCH_SECONDS` (default 10), `BENCH_CONNECTIONS` (64), `BENCH_TOKENS`,
+//! `BENCH_ROTATION`, `BENCH_VCS`, `BENCH_SERVER_THREADS`.
+
+use crate::util::{self, Wrk, env_or};
+use sanad::app::App;
+use sanad::config::Config;
+use std::io::Write as _;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How a wrk script picks the next body.
+#[derive(Clone, Copy)]
+enum Pick {
+    /// Each body once, then the thread stops.
+    Once,
+    /// Round and round.
+    Cycle,
+    /// The first body every time.
+    First,
+}
+
+fn lua(path: &Path, bodies: &Path, endpoint: &str, pick: Pick) {
+    let pick = match pick {
+        Pick::Once => "i = i + 1\n  if i > #bodies then wrk.thread:stop(); i = #bodies end",
+        Pick::Cycle => "i = (i % #bodies) + 1",
+        Pick::First => "i = 1",
+    };
+    let mut f = std::fs::File::create(path).expect("lua");
+    write!(
+        f,
+        r#"
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {{}}
+for line in io.lines("{file}") do bodies[#bodies + 1] = line end
+local i = 0
+request = function()
+  {pick}
+  return wrk.format(nil, "{endpoint}", nil, bodies[i])
+end
+"#,
+        file = bodies.display(),
+    )
+    .expect("write lua");
+}
+
+/// Ed25519 checks per second on all cores: `verify_strict` one by one, and batch
+/// verification of 64 signatures at a time.
+fn ed25519_rates(secs: f64) -> (f64, f64) {
+    use ed25519_dalek::Signer as _;
+    let sk = ed25519_dalek::SigningKey::generate(&mut rand::rng());
+    let vk = sk.verifying_key();
+    // About the length of a QR token's signing input.
+    let msgs: Vec<Vec<u8>> = (0..64)
+        .map(|i| format!("eyJhbGciOiJFZERTQSJ9.{i:04}-{}", "x".repeat(240)).into_bytes())
+        .collect();
+    let sigs: Vec<_> = msgs.iter().map(|m| sk.sign(m)).collect();
+    let per_core = |batch: bool| {
+        let handles: Vec<_> = (0..util::cores())
+            .map(|_| {
+                let (msgs, sigs) = (msgs.clone(), sigs.clone());
+                std::thread::spawn(move || {
+                    let s = Instant::now();
+                    let mut n = 0u64;
+                    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+                    let vks = vec![vk; refs.len()];
+                    while s.elapsed().as_secs_f64() < secs {
+                        if batch {
+                            std::hint::black_box(ed25519_dalek::verify_batch(&refs, &sigs, &vks))
+                                .expect("ok");
+                            n += refs.len() as u64;
+                        } else {
+                            std::hint::black_box(vk.verify_strict(&msgs[0], &sigs[0])).expect("ok");
+                            n += 1;
+                        }
+                    }
+                    n as f64 / s.elapsed().as_secs_f64()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("thread"))
+            .sum::<f64>()
+    };
+    (per_core(false), per_core(true))
+}
+
+/// A wrk run against the in-process server, with the server's CPU time per request (all
+/// its threads, and the `sanad-verify` batching thread alone). With `BENCH_PERF` set to a
+/// folder, the run is also recorded with `perf record` (arguments `BENCH_PERF_ARGS`, default
+/// `-g`) into `<folder>/<name>.data`.
+fn measured(
+    name: &str,
+    url: &str,
+    script: Option<&Path>,
+    secs: u64,
+    conns: u64,
+) -> (Wrk, f64, f64) {
+    let perf = std::env::var("BENCH_PERF").ok().map(|d| {
+        std::process::Command::new("perf")
+            .arg("record")
+            .args(
+                std::env::var("BENCH_PERF_ARGS")
+                    .unwrap_or_else(|_| "-g".into())
+                    .split_whitespace(),
+            )
+            .arg("-o")
+            .arg(Path::new(&d).join(format!("{name}.data")))
+            .args(["-p", &std::process::id().to_string(), "--", "sleep"])
+            .arg(secs.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("perf")
+    });
+    let before = util::cpu_by_thread();
+    let w = util::wrk(url, script, secs, conns);
+    let after = util::cpu_by_thread();
+    if let Some(mut p) = perf {
+        let _ = p.wait();
+    }
+    let used = |only: Option<&str>| {
+        after
+            .iter()
+            .filter(|(k, _)| only.is_none_or(|o| k.as_str() == o))
+            .map(|(k, v)| v - before.get(k).copied().unwrap_or(0.0))
+            .sum::<f64>()
+            * 1e6
+            / w.requests.max(1) as f64
+    };
+    let (all, batcher) = (used(None), used(Some("sanad-verify")));
+    println!(
+        "{name}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} requests, server CPU {all:.1} µs/request ({batcher:.1} in sanad-verify)",
+        w.rps, w.p50_ms, w.p99_ms, w.requests
+    );
+    (w, all, batcher)
+}
+
+fn row(what: &str, (w, cpu, batcher): &(Wrk, f64, f64), note: &str) -> String {
+    format!(
+        "| {what} | {:.0} | {:.2} ms | {:.2} ms | {} | {cpu:.1} µs ({batcher:.1}) | {note} |\n",
+        w.rps, w.p50_ms, w.p99_ms, w.requests
+    )
+}
+
+/// Run the part; its markdown section.
+pub fn run() -> String {
+    if !util::have_wrk() {
+        println!("SKIPPED verify: wrk is not installed (apt-get install wrk)");
+        return "### Verify\n\nSKIPPED: wrk is not installed.\n".into();
+    }
+    let secs = env_or("BENCH_SECONDS", 10);
+    let conns = env_or("BENCH_CONNECTIONS", 64);
+    let n_tokens = env_or("BENCH_TOKENS", 500_000);
+    let n_rotation = env_or("BENCH_ROTATION", 100_000).min(n_tokens) as usize;
+    let n_vcs = env_or("BENCH_VCS", 2_000).min(n_tokens) as usize;
+    let threads = env_or("BENCH_SERVER_THREADS", 2) as usize;
+    let dir = util::scratch("verify");
+    let url = format!("sqlite://{}?mode=rwc", dir.join("b.db").display());
+
+    // Digital IDs issued by the real import; their tokens read back from the database.
+    let started = Instant::now();
+    util::sanad_ok(&dir, &url, &["init"]);
+    let csv = dir.join("people.csv");
+    util::write_people_csv(&csv, n_tokens);
+    util::sanad_ok(&dir, &url, &["import", &csv.display().to_string()]);
+    let creds = util::credentials(&url);
+    println!(
+        "issued {} digital IDs with `sanad import` in {:.1} s",
+        creds.len(),
+        started.elapsed().as_secs_f64()
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut cfg = Config::for_tests(url, dir.join("keys"));
+    cfg.public_url = format!("http://127.0.0.1:{port}");
+    let app = rt.block_on(App::build(cfg)).expect("app");
+    let base = app.config.public_base().to_owned();
+
+    let qr_bodies: Vec<String> = creds
+        .iter()
+        .map(|(id, token, _, _)| {
+            serde_json::json!({ "qr": sanad::issuance::qr_text(&base, id, token) }).to_string()
+        })
+        .collect();
+    let vc_bodies: Vec<String> = rt.block_on(async {
+        let mut v = Vec::with_capacity(n_vcs);
+        for (id, ..) in creds.iter().take(n_vcs) {
+            let row = app.store.get_credential(id).await.expect("row");
+            let jwt = sanad::issuance::vc::full_credential(&app, &row)
+                .await
+                .expect("vc");
+            v.push(serde_json::json!({ "verifiableCredential": jwt }).to_string());
+        }
+        v
+    });
+    let all_file = dir.join("all.txt");
+    let rotation_file = dir.join("rotation.txt");
+    let vc_file = dir.join("vcs.txt");
+    std::fs::write(&all_file, qr_bodies.join("\n")).expect("write");
+    std::fs::write(&rotation_file, qr_bodies[..n_rotation].join("\n")).expect("write");
+    std::fs::write(&vc_file, vc_bodies.join("\n")).expect("write");
+    drop(qr_bodies);
+    let scripts = [
+        ("never_seen.lua", &all_file, "/api/v1/verify", Pick::Once),
+        (
+            "rotation.lua",
+            &rotation_file,
+            "/api/v1/verify",
+            Pick::Cycle,
+        ),
+        ("repeated.lua", &all_file, "/api/v1/verify", Pick::First),
+        ("vcapi.lua", &vc_file, "/credentials/verify", Pick::Cycle),
+    ];
+    for (name, file, endpoint, pick) in scripts {
+        lua(&dir.join(name), file, endpoint, pick);
+    }
+
+    let router = sanad::web::router(app.clone());
+    rt.spawn(async move { axum::serve(listener, router).await });
+    std::thread::sleep(Duration::from_millis(200));
+    let url = format!("http://127.0.0.1:{port}");
+    let load_start = util::load();
+
+    let (ed_strict, ed_batch) = ed25519_rates(3.0);
+    let run = |name: &str, script: Option<&str>| {
+        let target = if script.is_some() {
+            url.clone()
+        } else {
+            format!("{url}/healthz")
+        };
+        let script = script.map(|s| dir.join(s));
+        measured(name, &target, script.as_deref(), secs, conns)
+    };
+    let plain = run("plain", None);
+    let never = run("never_seen", Some("never_seen.lua"));
+    let rotation = run("rotation", Some("rotation.lua"));
+    let repeated = run("repeated", Some("repeated.lua"));
+    let vcapi = run("vcapi", Some("vcapi.lua"));
+    let load_end = util::load();
+    let denominator = plain.0.rps.min(ed_strict);
+    let pct = |a: f64, b: f64| 100.0 * a / b;
+
+    let mut md = String::new();
+    md.push_str(&format!(
+        "### Verify at {conns} connections\n\n\
+         The real router in-process ({threads} tokio workers), `wrk -t1 -c{conns} -d{secs}s --latency` on loopback sharing the same {} cores, \
+         {} digital IDs from `sanad import` (SQLite), rate limit off. Load average {load_start} at the start, {load_end} at the end.\n\n\
+         | what | req/s | p50 | p99 | requests | server CPU per request (batching thread) | what it measures |\n|---|---:|---:|---:|---:|---:|---|\n",
+        util::cores(),
+        creds.len()
+    ));
+    md.push_str(&row(
+        "plain-JSON ceiling, `GET /healthz`",
+        &plain,
+        "the HTTP stack alone",
+    ));
+    md.push_str(&row(
+        "`POST /api/v1/verify`, never-seen tokens",
+        &never,
+        &format!(
+            "first pass on a fresh server over {} tokens, each sent once: every request checks a signature{}",
+            creds.len(),
+            if never.0.requests as usize > creds.len() {
+                " (the pool ran out: some repeats)"
+            } else {
+                ""
+            }
+        ),
+    ));
+    md.push_str(&row(
+        "`POST /api/v1/verify`, rotation larger than the cache",
+        &rotation,
+        &format!(
+            "{n_rotation} distinct tokens round and round (the verified-token cache holds 64k)"
+        ),
+    ));
+    md.push_str(&row(
+        "`POST /api/v1/verify`, repeated token",
+        &repeated,
+        "one token: signature cached, key and credential status read live",
+    ));
+    md.push_str(&row(
+        "VC-API `POST /credentials/verify`",
+        &vcapi,
+        &format!(
+            "{} distinct full credentials (`vc+jwt`), each request checks a signature",
+            vc_bodies.len()
+        ),
+    ));
+    md.push_str(&format!(
+        "| in-process Ed25519 `verify_strict`, all cores | {ed_strict:.0} | — | — | — | — | one by one, {} threads |\n\
+         | in-process Ed25519 batch verification, all cores | {ed_batch:.0} | — | — | — | — | 64 signatures a batch, {} threads |\n\n",
+        util::cores(),
+        util::cores()
+    ));
+    let non2xx = [&plain, &never, &rotation, &repeated, &vcapi]
+        .iter()
+        .map(|w| w.0.non2xx)
+        .sum::<u64>();
+    md.push_str(&format!(
+        "Ratios (same run; SPEC §12 targets in brackets):\n\
+         - never-seen / min(ceiling, `verify_strict` on all cores) = {:.0} % (≥ 75 %)\n\
+         - rotation / min(ceiling, `verify_strict` on all cores) = {:.0} % (no cliff: compare with never-seen)\n\
+         - repeated / ceiling = {:.0} % (≥ 75 %)\n\
+         - VC-API / never-seen QR = {:.0} % (≥ 60 %)\n\
+         - p99 at {conns} connections: never-seen {:.2} ms, repeated {:.2} ms, VC-API {:.2} ms (≤ 10 ms)\n\
+         - non-2xx answers in all runs: {non2xx}\n",
+        pct(never.0.rps, denominator),
+        pct(rotation.0.rps, denominator),
+        pct(repeated.0.rps, plain.0.rps),
+        pct(vcapi.0.rps, never.0.rps),
+        never.0.p99_ms,
+        repeated.0.p99_ms,
+        vcapi.0.p99_ms,
+    ));
+    println!("{md}");
+    drop(app);
+    rt.shutdown_timeout(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+    md
+}
