@@ -1,6 +1,15 @@
 //! Identifiers. Credential and person ids are random (80 bits) so that they cannot be
 //! guessed or enumerated from the public `/v/{id}` endpoint; agency codes are short
 //! human-chosen codes that appear in every token.
+//!
+//! Ids issued in bulk share a random prefix per batch ([`batch_prefix`], 10 bits) and are
+//! random after it (70 bits): a batch's ids then sit side by side in every index keyed by
+//! them, so storing a batch writes a few index pages instead of one page per id scattered
+//! over indexes of millions (what halved the import rate from 100k to 1M rows). They are
+//! still 80 uniformly random bits each (the prefix is drawn at random too); what someone
+//! holding one id of a batch learns is only its prefix, which leaves 70 random bits to
+//! guess among the batch's few thousand ids (about 2^59 tries for a hit, against 2^60 in
+//! a million fully random ids).
 
 use super::Invalid;
 use rand::RngExt as _;
@@ -16,6 +25,14 @@ pub fn random_base32(n: usize) -> String {
     (0..n)
         .map(|_| ALPHABET[rng.random_range(0..32usize)] as char)
         .collect()
+}
+
+/// Characters of the prefix that the ids of one bulk batch share.
+pub const BATCH_PREFIX_LEN: usize = 2;
+
+/// A fresh random prefix for the ids of one bulk batch (see the module's notes).
+pub fn batch_prefix() -> String {
+    random_base32(BATCH_PREFIX_LEN)
 }
 
 fn parse_base32_id(field: &'static str, s: &str, len: usize) -> Result<String, Invalid> {
@@ -45,6 +62,15 @@ macro_rules! id_type {
             /// A fresh random id.
             pub fn generate() -> Self {
                 Self(random_base32(Self::LEN))
+            }
+
+            /// A fresh id of a bulk batch: the batch's `prefix` ([`batch_prefix`]), then
+            /// random characters.
+            pub fn generate_in_batch(prefix: &str) -> Self {
+                let mut s = String::with_capacity(Self::LEN);
+                s.push_str(&prefix[..prefix.len().min(BATCH_PREFIX_LEN)]);
+                s.push_str(&random_base32(Self::LEN - s.len()));
+                Self(s)
             }
 
             /// Parse an id given by a caller.
@@ -150,6 +176,23 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(CredentialId::parse(a.as_str()).expect("parses"), a);
         assert_eq!(a.as_str().len() * 5, 80);
+    }
+
+    #[test]
+    fn batch_ids_share_their_prefix_and_parse() {
+        let p = batch_prefix();
+        let a = CredentialId::generate_in_batch(&p);
+        let b = CredentialId::generate_in_batch(&p);
+        assert_ne!(a, b);
+        assert!(a.as_str().starts_with(&p) && b.as_str().starts_with(&p));
+        assert_eq!(CredentialId::parse(a.as_str()).expect("parses"), a);
+        assert_eq!(
+            PersonId::parse(PersonId::generate_in_batch(&p).as_str())
+                .expect("ok")
+                .as_str()
+                .len(),
+            16
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ pub use credential::{
     CheckedClaims, CredentialKind, DocumentDigest, DocumentMeta, QrClaims, QrText, digits_to_token,
     token_to_digits,
 };
-pub use ids::{AgencyCode, CredentialId, PersonId, random_base32};
+pub use ids::{AgencyCode, CredentialId, PersonId, batch_prefix, random_base32};
 pub use person::{NationalId, NewPerson, PersonInput, PersonName, formula_leading};
 pub use public::{PublicCredential, PublicDocument, PublicIssuer, rfc3339};
 pub use status::{CredentialStatus, ReasonCode, StatusAction};

@@ -16,12 +16,13 @@ use super::{Actor, DocumentInput, Draft, document_draft, person_draft};
 use crate::app::App;
 use crate::domain::{
     AgencyCode, CredentialId, DocumentDigest, DocumentMeta, Invalid, NewPerson, PersonId,
-    PersonInput, QrClaims,
+    PersonInput, QrClaims, batch_prefix,
 };
 use crate::error::AppError;
 use crate::keys::{Artefact, PrivateKey, kind};
 use crate::storage::{
-    BulkChunk, BulkCredential, BulkResultRow, BulkWriter, NewCredential, PersonRow, StoreError, now,
+    BulkChunk, BulkCredential, BulkPerson, BulkResultRow, BulkWriter, NewCredential, PersonRow,
+    StatusChangeRow, StoreError, now,
 };
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
@@ -586,8 +587,32 @@ async fn store(
 ) -> Result<Vec<BulkResultRow>, AppError> {
     for attempt in 0..5 {
         match writer.insert_chunk(&p.chunk).await {
-            Ok(_) => {
-                app.status.sync(&app.store).await?;
+            Ok(seq) => {
+                match seq {
+                    // What the chunk issued, as the feed would give it back.
+                    Some(seq) => {
+                        let rows: Vec<StatusChangeRow> = p
+                            .chunk
+                            .credentials
+                            .iter()
+                            .map(|b| StatusChangeRow {
+                                seq,
+                                credential_id: b.c.id.clone(),
+                                status_list: b.c.status_list,
+                                status_index: b.c.status_index,
+                                from_status: None,
+                                to_status: "active".into(),
+                                reason_code: None,
+                                superseded_by: None,
+                                at: b.c.issued_at,
+                            })
+                            .collect();
+                        app.status.apply_committed(&app.store, seq, &rows).await?;
+                    }
+                    None => {
+                        app.status.sync(&app.store).await?;
+                    }
+                }
                 let mut results = p.results;
                 for (i, id) in p.issued {
                     results[i].credential_id = Some(id);
@@ -618,12 +643,15 @@ async fn build_chunk(
     let t = now();
     let agency = opts.actor.agency.to_string();
     let mut persons = Vec::new();
+    // The chunk's ids share a random prefix each (see `crate::domain::ids`), so they land
+    // side by side in the indexes keyed by them.
+    let (person_prefix, credential_prefix) = (batch_prefix(), batch_prefix());
     let mut drafts: Vec<(Draft, String)> = Vec::with_capacity(todo.len());
     for (_, k, req) in todo {
         let draft = match req {
             Request::NewPerson(p) => {
                 let row = PersonRow {
-                    id: PersonId::generate().to_string(),
+                    id: PersonId::generate_in_batch(&person_prefix).to_string(),
                     agency_code: agency.clone(),
                     name_ar: p.name_ar.as_str().to_owned(),
                     name_en: p.name_en.as_str().to_owned(),
@@ -634,7 +662,10 @@ async fn build_chunk(
                     updated_at: t,
                 };
                 let d = person_draft(&row);
-                persons.push(row);
+                persons.push(BulkPerson {
+                    search_key: crate::domain::search::person_key(&row.name_ar, &row.name_en),
+                    p: row,
+                });
                 d
             }
             Request::Person(id) => match known.get(id.as_str()) {
@@ -653,7 +684,7 @@ async fn build_chunk(
     let mut slots = Vec::with_capacity(drafts.len());
     for (d, _) in &drafts {
         let (list, index) = super::allocate_slot(app).await?;
-        let id = CredentialId::generate();
+        let id = CredentialId::generate_in_batch(&credential_prefix);
         let claims = QrClaims {
             issuer: agency.clone(),
             id: id.to_string(),
@@ -697,18 +728,18 @@ async fn build_chunk(
             request_key: k,
         });
     }
-    Ok((
-        BulkChunk {
-            agency,
-            actor: opts.actor.id.clone(),
-            job_id: opts.job_id.clone(),
-            subject: opts.subject.clone(),
-            persons,
-            credentials,
-            results: Vec::new(),
-        },
-        issued,
-    ))
+    let mut chunk = BulkChunk {
+        agency,
+        actor: opts.actor.id.clone(),
+        job_id: opts.job_id.clone(),
+        subject: opts.subject.clone(),
+        persons,
+        credentials,
+        results: Vec::new(),
+        detail: None,
+    };
+    chunk.seal()?;
+    Ok((chunk, issued))
 }
 
 /// Sign every payload, the work split over all cores.

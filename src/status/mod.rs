@@ -305,6 +305,26 @@ impl StatusRegistry {
         }
     }
 
+    /// Apply the issuances a writer has just committed as credential entry `seq` (a bulk
+    /// chunk) without reading them back, when every credential entry before it is applied
+    /// already; otherwise read the feed ([`StatusRegistry::sync`]). Either way the view
+    /// ends up as a sync would leave it (applying is idempotent).
+    pub async fn apply_committed(
+        &self,
+        store: &Store,
+        seq: i64,
+        rows: &[StatusChangeRow],
+    ) -> Result<(), StoreError> {
+        {
+            let _one = self.sync_lock.lock().await;
+            if self.last_seq() == seq - 1 {
+                self.apply(rows);
+                return Ok(());
+            }
+        }
+        self.sync(store).await.map(|_| ())
+    }
+
     /// The feed sequence number applied last.
     pub fn last_seq(&self) -> i64 {
         self.inner

@@ -98,24 +98,31 @@ fn like(s: &str) -> String {
 const PERSON_COLS: &str = super::PERSON_COLS;
 
 impl Store {
-    /// Fill the search key of records written before it existed. Run at start.
+    /// Fill the search key of records written before it existed (and of persons a bulk
+    /// import stored without one, before bulk imports wrote it). Run at start. The updates
+    /// go a thousand to a transaction: one commit per row took 400 s for 100,000 persons on
+    /// PostgreSQL, at every start.
     pub async fn backfill_search_keys(&self) -> Result<u64, StoreError> {
         let rows = sqlx::query("SELECT id, name_ar, name_en FROM persons WHERE search_key IS NULL")
             .fetch_all(&self.pool)
             .await?;
         let mut n = 0;
-        for r in rows {
-            let id: String = r.try_get("id")?;
-            let key = search::person_key(
-                &r.try_get::<String, _>("name_ar")?,
-                &r.try_get::<String, _>("name_en")?,
-            );
-            sqlx::query("UPDATE persons SET search_key = $1 WHERE id = $2")
-                .bind(key)
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
-            n += 1;
+        for part in rows.chunks(1000) {
+            let mut tx = self.pool.begin().await?;
+            for r in part {
+                let id: String = r.try_get("id")?;
+                let key = search::person_key(
+                    &r.try_get::<String, _>("name_ar")?,
+                    &r.try_get::<String, _>("name_en")?,
+                );
+                sqlx::query("UPDATE persons SET search_key = $1 WHERE id = $2")
+                    .bind(key)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                n += 1;
+            }
+            tx.commit().await?;
         }
         Ok(n)
     }

@@ -110,6 +110,15 @@ both_dbs!(bulk_rows_errors_and_idempotency, |t: TestApp| async move {
         Some(pid.as_str())
     );
 
+    // The credentials of one chunk (rows 1-4) share their id's batch prefix.
+    let prefix = |n| by_row(&rows, n).credential_id.clone().expect("id")[..2].to_owned();
+    assert_eq!((prefix(1), prefix(2)), (prefix(3), prefix(3)));
+    // Bulk persons carry the key the console's name search uses (nothing left to backfill).
+    assert_eq!(
+        count(&t, "SELECT COUNT(*) FROM persons WHERE search_key IS NULL").await,
+        0
+    );
+
     // The same file again issues nothing and reports the earlier credentials.
     let before: i64 = count(&t, "SELECT COUNT(*) FROM credentials").await;
     let (again, rows2) = import(&t, &csv, Format::Csv).await;
