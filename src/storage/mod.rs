@@ -395,11 +395,11 @@ impl Store {
         let rows = sqlx::query(
             // A bulk entry's detail (the hashes of its thousands of rows) is not needed
             // here, and reading it made a start after a 1M-row import peak at 418 MB.
-            "SELECT seq, subject, action, CASE WHEN action = $3 THEN '' ELSE detail END, at FROM audit_log WHERE seq > $1 AND action LIKE 'credential.%' ORDER BY seq LIMIT $2",
+            "SELECT seq, subject, action, CASE WHEN action = $3 THEN '' ELSE detail END AS detail, at FROM audit_log WHERE seq > $1 AND action LIKE 'credential.%' ORDER BY seq LIMIT $2",
         )
         .bind(seq)
         .bind(limit)
-        .bind(crate::audit::bulk::BULK_ACTION)
+        .bind(chain::BULK_ACTION)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
