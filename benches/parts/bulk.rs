@@ -86,7 +86,7 @@ fn verify_cell(r: &Run) -> String {
     match r.verify {
         Some((secs, true)) => format!(", intact ({secs:.1} s)"),
         Some((secs, false)) => format!(", BROKEN ({secs:.1} s)"),
-        None => String::new(),
+        None => ", not run (BENCH_AUDIT_VERIFY=0)".into(),
     }
 }
 
