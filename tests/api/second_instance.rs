@@ -6,43 +6,22 @@
 
 use crate::both_dbs;
 use crate::helpers::{self, TestApp};
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use serde_json::{Value, json};
-use tower::ServiceExt as _;
-
-async fn post_verify(router: &axum::Router, body: Value) -> Value {
-    let req = Request::post("/api/v1/verify")
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body.to_string()))
-        .expect("request");
-    let res = router.clone().oneshot(req).await.expect("response");
-    assert_eq!(res.status(), StatusCode::OK);
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    serde_json::from_slice(&bytes).expect("json")
-}
-
-async fn get_json(router: &axum::Router, path: &str) -> (StatusCode, Value) {
-    let req = Request::get(path)
-        .header(header::ACCEPT, "application/json")
-        .body(Body::empty())
-        .expect("request");
-    let res = router.clone().oneshot(req).await.expect("response");
-    let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
-        .await
-        .expect("body");
-    (status, serde_json::from_slice(&bytes).unwrap_or_default())
-}
+use axum::http::StatusCode;
+use serde_json::json;
 
 async fn fresh_issue_verifies_on_second_instance(t: TestApp) {
     let config = sanad::config::Config::for_tests(t.app.config.database_url(), t.dir.join("keys"));
-    let b = sanad::app::App::build(config)
+    let app = sanad::app::App::build(config)
         .await
         .expect("second instance");
-    let b_router = sanad::web::router(b.clone());
+    // B through the same test client as A (A's guard keeps the database).
+    let b = TestApp {
+        router: sanad::web::router(app.clone()),
+        app,
+        token: t.token.clone(),
+        dir: t.dir.clone(),
+        db: None,
+    };
     for round in 0..3 {
         // Issued on A after B started: B's in-memory view has never seen the slot.
         let c = t.issue_id("فاطمة أحمد الحربي").await;
@@ -55,11 +34,12 @@ async fn fresh_issue_verifies_on_second_instance(t: TestApp) {
         ];
         bodies.rotate_left(round);
         for body in bodies {
-            let v = post_verify(&b_router, body.clone()).await;
+            let v = b.verify(body.clone()).await;
             assert_eq!(v["outcome"], "valid", "round {round}, {body} on B -> {v}");
         }
-        let (s, j) = get_json(&b_router, &format!("/v/{id}")).await;
-        assert_eq!(s, StatusCode::OK, "live record on B: {j}");
+        let r = b.get_json(&format!("/v/{id}")).await;
+        assert_eq!(r.status, StatusCode::OK, "live record on B: {}", r.text());
+        let j = r.json();
         assert_eq!(j["status"], "active", "{j}");
     }
 }
