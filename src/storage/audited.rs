@@ -109,14 +109,14 @@ impl std::ops::DerefMut for AuditedTx<'_> {
 
 /// The audit head as read at the start of a write transaction.
 #[derive(Debug, Clone)]
-pub(super) struct Head {
+struct Head {
     pub(super) seq: i64,
     pub(super) hash: String,
 }
 
 /// Take the audit head's row lock (the first statement of every write transaction) and
 /// reserve the next sequence number.
-pub(super) async fn audit_begin(tx: &mut Tx<'_>) -> Result<Head, StoreError> {
+async fn audit_begin(tx: &mut Tx<'_>) -> Result<Head, StoreError> {
     let row: AnyRow =
         sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
             .fetch_one(&mut **tx)
@@ -139,7 +139,7 @@ async fn audit_reserve(tx: &mut Tx<'_>, head: Head) -> Result<Head, StoreError> 
 }
 
 /// Append the entry numbered `head.seq`, chained to `head.hash`, and move the head.
-pub(super) async fn audit_append(
+async fn audit_append(
     tx: &mut Tx<'_>,
     head: Head,
     actor: &str,

@@ -4,7 +4,7 @@
 
 use super::sql::{rows_per_statement, values};
 use super::{BulkChunk, BulkCredential, BulkPerson, BulkResultRow};
-use crate::storage::audited::{audit_append, audit_begin};
+use crate::storage::audited::AuditedTx;
 use crate::storage::chain::BULK_ACTION;
 use crate::storage::{Engine, Store, StoreError, Tx, map_unique};
 use sqlx::AssertSqlSafe;
@@ -55,31 +55,29 @@ impl BulkWriter {
             (None, true) => Some(ch.audit_detail()?),
         };
         let mut tx = self.conn.begin().await?;
-        let mut seq = None;
-        if let Some(detail) = detail {
-            let head = audit_begin(&mut tx).await?;
-            insert_persons(&mut tx, e, &ch.persons, head.seq).await?;
-            insert_credentials(&mut tx, e, &ch.credentials, head.seq).await?;
-            insert_feed(&mut tx, e, &ch.credentials).await?;
-            insert_events(&mut tx, e, &ch.credentials).await?;
-            seq = Some(head.seq);
-            audit_append(&mut tx, head, &ch.actor, BULK_ACTION, &ch.subject, &detail).await?;
-        }
-        if let Some(job) = &ch.job_id {
-            insert_results(&mut tx, e, job, &ch.results).await?;
-            let count = |o: &str| ch.results.iter().filter(|r| r.outcome == o).count() as i64;
-            sqlx::query(
-                "UPDATE bulk_jobs SET rows_total = rows_total + $1, issued = issued + $2, skipped = skipped + $3, failed = failed + $4 WHERE id = $5",
-            )
-            .bind(ch.results.len() as i64)
-            .bind(count("issued"))
-            .bind(count("skipped"))
-            .bind(count("failed"))
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        let seq = match detail {
+            // Issuing: an audited transaction (the head taken first, its number the batch
+            // number the rows carry; refused without its entry).
+            Some(detail) => {
+                let mut atx = AuditedTx::on(tx).await?;
+                let seq = atx.next_seq();
+                insert_persons(atx.tx(), e, &ch.persons, seq).await?;
+                insert_credentials(atx.tx(), e, &ch.credentials, seq).await?;
+                insert_feed(atx.tx(), e, &ch.credentials).await?;
+                insert_events(atx.tx(), e, &ch.credentials).await?;
+                atx.append(&ch.actor, BULK_ACTION, &ch.subject, &detail)
+                    .await?;
+                store_results(atx.tx(), e, ch).await?;
+                atx.commit().await?;
+                Some(seq)
+            }
+            // Nothing issued (every row skipped or failed): only the job's bookkeeping.
+            None => {
+                store_results(&mut tx, e, ch).await?;
+                tx.commit().await?;
+                None
+            }
+        };
         if seq.is_some() {
             self.store.bump_changes();
         }
@@ -244,6 +242,25 @@ async fn insert_events(
                 .bind(b.c.issued_at);
         }
         q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A job's rows' results and counts (nothing for a run without a job).
+async fn store_results(tx: &mut Tx<'_>, e: Engine, ch: &BulkChunk) -> Result<(), StoreError> {
+    if let Some(job) = &ch.job_id {
+        insert_results(tx, e, job, &ch.results).await?;
+        let count = |o: &str| ch.results.iter().filter(|r| r.outcome == o).count() as i64;
+        sqlx::query(
+            "UPDATE bulk_jobs SET rows_total = rows_total + $1, issued = issued + $2, skipped = skipped + $3, failed = failed + $4 WHERE id = $5",
+        )
+        .bind(ch.results.len() as i64)
+        .bind(count("issued"))
+        .bind(count("skipped"))
+        .bind(count("failed"))
+        .bind(job)
+        .execute(&mut **tx)
+        .await?;
     }
     Ok(())
 }
