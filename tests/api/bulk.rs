@@ -507,3 +507,88 @@ both_dbs!(bulk_job_resumes_after_restart, |t: TestApp| async move {
         "the upload is removed when done"
     );
 });
+
+// A restart rebuilds the in-memory status view by replaying the audit log: every
+// bulk-issued credential is found in its own slot with its status, a status changed after
+// the import stays changed, and the view equals the one the running instance kept.
+both_dbs!(bulk_statuses_survive_a_restart, |t: TestApp| async move {
+    use sanad::domain::CredentialStatus::{Active, Revoked, Suspended};
+    let rows = |from: usize, to: usize| {
+        let mut csv =
+            String::from("request_key,name_ar,name_en,date_of_birth,national_id,programme\n");
+        for i in from..to {
+            csv.push_str(&format!(
+                "rs{i},علي,Ali {i},1990-01-02,{},family\n",
+                7_000_000 + i
+            ));
+        }
+        csv
+    };
+    // Three chunks (import() stores 4 rows a chunk), a single issuance, one more chunk.
+    let (first, r1) = import(&t, &rows(0, 10), Format::Csv).await;
+    assert_eq!(first.issued, 10, "{r1:?}");
+    let single = t.issue_id("فاطمة أحمد الحربي").await;
+    let (second, r2) = import(&t, &rows(10, 13), Format::Csv).await;
+    assert_eq!(second.issued, 3, "{r2:?}");
+    let ids: Vec<String> = r1
+        .iter()
+        .chain(&r2)
+        .map(|r| r.credential_id.clone().expect("issued"))
+        .collect();
+    // Changed after their import: revoked, suspended, suspended then reinstated.
+    for (i, action, reason) in [
+        (1, "revoke", "issued_in_error"),
+        (5, "suspend", "under_review"),
+        (8, "suspend", "under_review"),
+        (8, "reinstate", "review_cleared"),
+        (11, "revoke", "issued_in_error"),
+    ] {
+        let r = t.action(&ids[i], action, reason).await;
+        assert_eq!(r.status, StatusCode::OK, "{action} {i}: {}", r.text());
+    }
+    let expected = |i: usize| match i {
+        1 | 11 => Revoked,
+        5 => Suspended,
+        _ => Active,
+    };
+
+    // The restart: a new instance on the same database, asked before it syncs again.
+    let config = sanad::config::Config::for_tests(t.app.config.database_url(), t.dir.join("keys"));
+    let b = sanad::app::App::build(config).await.expect("restart");
+    let mut slots = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let c = t.app.store.get_credential(id).await.expect("stored");
+        let (list, idx) = (c.status_list as u32, c.status_index as u32);
+        let live = b
+            .status
+            .lookup(list, idx, id)
+            .unwrap_or_else(|| panic!("bulk credential {i} ({id}) unknown after the restart"));
+        assert_eq!(live.status, expected(i), "credential {i} after the restart");
+        slots.push((list, idx));
+    }
+    // A slot answers for its own credential only.
+    assert!(b.status.lookup(slots[0].0, slots[0].1, &ids[2]).is_none());
+    let s = t
+        .app
+        .store
+        .get_credential(single["id"].as_str().expect("id"))
+        .await
+        .expect("single");
+    assert_eq!(
+        b.status
+            .lookup(s.status_list as u32, s.status_index as u32, &s.id)
+            .map(|l| l.status),
+        Some(Active)
+    );
+    // The published bytes are those the running instance kept.
+    assert_eq!(b.status.list_ids(), t.app.status.list_ids());
+    for list in t.app.status.list_ids() {
+        let ours = t.app.status.snapshot(list).expect("list").0;
+        let theirs = b.status.snapshot(list).expect("list").0;
+        assert!(
+            ours.bytes() == theirs.bytes(),
+            "list {list} differs after the restart"
+        );
+    }
+    assert_eq!(b.status.last_seq(), t.app.status.last_seq());
+});
