@@ -63,6 +63,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0011_bulk.sql"),
         include_str!("../../migrations/postgres/0011_bulk.sql"),
     ),
+    (
+        12,
+        "search key pending",
+        include_str!("../../migrations/sqlite/0012_search_key_pending.sql"),
+        include_str!("../../migrations/postgres/0012_search_key_pending.sql"),
+    ),
 ];
 
 /// SQLite migrations that manage their own transaction (a table rebuild needs foreign keys

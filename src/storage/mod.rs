@@ -414,18 +414,13 @@ impl Store {
             if action == chain::BULK_ACTION {
                 // One entry vouches for a whole bulk chunk (its items hash, checked by
                 // `audit verify`): each credential it stored starts active.
-                let creds = sqlx::query(
-                    "SELECT id, status_list, status_index FROM credentials WHERE bulk_batch = $1",
-                )
-                .bind(seq)
-                .fetch_all(&self.pool)
-                .await?;
-                for c in &creds {
+                for (credential_id, status_list, status_index) in self.bulk_batch_slots(seq).await?
+                {
                     out.push(StatusChangeRow {
                         seq,
-                        credential_id: c.try_get("id")?,
-                        status_list: c.try_get("status_list")?,
-                        status_index: c.try_get("status_index")?,
+                        credential_id,
+                        status_list,
+                        status_index,
                         from_status: None,
                         to_status: "active".into(),
                         reason_code: None,

@@ -592,3 +592,54 @@ both_dbs!(bulk_statuses_survive_a_restart, |t: TestApp| async move {
     }
     assert_eq!(b.status.last_seq(), t.app.status.last_seq());
 });
+
+// The start-up backfill of the console's search key finds the persons without one through
+// its partial index (on SQLite, checked in the query plan), not by scanning every person.
+both_dbs!(
+    search_key_backfill_reads_the_pending_index,
+    |t: TestApp| async move {
+        use sqlx::Row as _;
+        let csv = "request_key,name_ar,name_en,date_of_birth,national_id,programme\n\
+               bf1,علي,Ali Backfill,1990-01-02,8000001,family\n";
+        let (_, rows) = import(&t, csv, Format::Csv).await;
+        let cid = rows[0].credential_id.clone().expect("issued");
+        let pid = t
+            .app
+            .store
+            .get_credential(&cid)
+            .await
+            .expect("stored")
+            .person_id
+            .expect("person");
+        sqlx::query("UPDATE persons SET search_key = NULL WHERE id = $1")
+            .bind(&pid)
+            .execute(t.app.store.pool())
+            .await
+            .expect("clear");
+        assert_eq!(
+            t.app.store.backfill_search_keys().await.expect("backfill"),
+            1
+        );
+        assert_eq!(
+            count(&t, "SELECT COUNT(*) FROM persons WHERE search_key IS NULL").await,
+            0
+        );
+        assert_eq!(t.app.store.backfill_search_keys().await.expect("again"), 0);
+        if t.app.config.database_url().starts_with("sqlite") {
+            let plan: Vec<String> = sqlx::query(
+            "EXPLAIN QUERY PLAN SELECT id, name_ar, name_en FROM persons WHERE search_key IS NULL",
+        )
+        .fetch_all(t.app.store.pool())
+        .await
+        .expect("plan")
+        .iter()
+        .map(|r| r.try_get::<String, _>("detail").expect("detail"))
+        .collect();
+            assert!(
+                plan.iter()
+                    .any(|d| d.contains("persons_search_key_pending")),
+                "{plan:?}"
+            );
+        }
+    }
+);
