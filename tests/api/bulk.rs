@@ -643,3 +643,42 @@ both_dbs!(
         }
     }
 );
+
+// Names are free text: a backslash (COPY's escape character on PostgreSQL) and the text `\N`
+// (COPY's NULL) are stored as written, and the audit log still vouches for the rows.
+both_dbs!(bulk_keeps_backslashes, |t: TestApp| async move {
+    use sqlx::Row as _;
+    let name = r"O\Brien \N \\t";
+    let csv = format!(
+        "request_key,name_ar,name_en,date_of_birth,national_id,programme\n\
+         bs1,علي,{name},1990-01-02,7654321,{name}\n"
+    );
+    let (sum, rows) = import(&t, &csv, Format::Csv).await;
+    assert_eq!(sum.issued, 1, "{rows:?}");
+    let id = rows[0].credential_id.clone().expect("issued");
+    let r = sqlx::query(
+        "SELECT p.name_en, p.programme, c.name_printed, c.subject_json, c.request_key FROM credentials c JOIN persons p ON p.id = c.person_id WHERE c.id = $1",
+    )
+    .bind(&id)
+    .fetch_one(t.app.store.pool())
+    .await
+    .expect("row");
+    assert_eq!(r.try_get::<String, _>("name_en").expect("name"), name);
+    assert_eq!(
+        r.try_get::<String, _>("programme").expect("programme"),
+        name
+    );
+    assert_eq!(r.try_get::<String, _>("request_key").expect("key"), "bs1");
+    assert_eq!(
+        r.try_get::<String, _>("name_printed").expect("printed"),
+        "علي"
+    );
+    let subject: Value =
+        serde_json::from_str(&r.try_get::<String, _>("subject_json").expect("subject"))
+            .expect("subject is JSON");
+    assert_eq!(subject["name_en"], name, "{subject}");
+    let (ok, text) = sanad::cli::audit_verify(&t.app.store)
+        .await
+        .expect("verify");
+    assert!(ok, "{text}");
+});

@@ -3,7 +3,8 @@
 //! single issuance writes), and one audit entry committing to every item (see
 //! [`super::chain`]); bulk jobs and their per-row results.
 //!
-//! - [`writer`]: the chunk writer ([`BulkWriter`]) and its multi-row INSERTs;
+//! - [`writer`]: the chunk writer ([`BulkWriter`]) and its multi-row INSERTs (SQLite);
+//! - [`pg_copy`]: PostgreSQL's chunk writer, `COPY … FROM STDIN` on a connection of its own;
 //! - [`detail`]: the chunk's audit entry detail ([`BulkChunk::seal`]);
 //! - [`lookup`]: the request keys and persons a chunk refers to, read before it is stored;
 //! - [`jobs`]: bulk jobs and their per-row results;
@@ -14,6 +15,7 @@ mod batches;
 mod detail;
 mod jobs;
 mod lookup;
+mod pg_copy;
 mod sql;
 mod writer;
 
