@@ -341,6 +341,10 @@ fn json_reason(e: &serde_json::Error) -> String {
     }
 }
 
+/// Rows a preparing loop handles before it lets the storing stage, which shares its task,
+/// send the database its next statement.
+const YIELD_ROWS: usize = 256;
+
 /// How a run ended.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
@@ -465,7 +469,10 @@ async fn prepare(app: &App, opts: &Options, rows: Vec<ReadRow>) -> Result<Prepar
     // (index into results, key, request)
     let mut pending: Vec<(usize, String, Request)> = Vec::with_capacity(rows.len());
     let mut keys_here = HashSet::with_capacity(rows.len());
-    for (n, row) in rows {
+    for (i, (n, row)) in rows.into_iter().enumerate() {
+        if i % YIELD_ROWS == YIELD_ROWS - 1 {
+            tokio::task::yield_now().await;
+        }
         let r = row
             .map_err(|e| (None, e))
             .and_then(validate)
@@ -647,7 +654,10 @@ async fn build_chunk(
     // side by side in the indexes keyed by them.
     let (person_prefix, credential_prefix) = (batch_prefix(), batch_prefix());
     let mut drafts: Vec<(Draft, String)> = Vec::with_capacity(todo.len());
-    for (_, k, req) in todo {
+    for (i, (_, k, req)) in todo.iter().enumerate() {
+        if i % YIELD_ROWS == YIELD_ROWS - 1 {
+            tokio::task::yield_now().await;
+        }
         let draft = match req {
             Request::NewPerson(p) => {
                 let row = PersonRow {
@@ -693,13 +703,21 @@ async fn build_chunk(
             status: (list, index),
             digest: d.digest.map(|x| x.b64()),
         };
-        payloads.push(serde_json::to_value(&claims).map_err(anyhow::Error::from)?);
+        payloads.push(claims);
         slots.push((id, list, index));
     }
     let signer_key = Arc::clone(key);
-    let tokens = tokio::task::spawn_blocking(move || sign_all(&signer_key, &payloads))
-        .await
-        .map_err(anyhow::Error::from)??;
+    // The payloads are serialised with the signing, off this task (see the seal below).
+    let tokens = tokio::task::spawn_blocking(move || {
+        let payloads = payloads
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(anyhow::Error::from)?;
+        sign_all(&signer_key, &payloads)
+    })
+    .await
+    .map_err(anyhow::Error::from)??;
     let mut credentials = Vec::with_capacity(drafts.len());
     let mut issued = Vec::with_capacity(drafts.len());
     for ((((d, k), (id, list, index)), token), (i, _, _)) in
@@ -738,7 +756,11 @@ async fn build_chunk(
         results: Vec::new(),
         detail: None,
     };
-    chunk.seal()?;
+    // Hashing every row's state is the preparing stage's longest loop: off this task, which
+    // the storing stage shares, so the database is not kept waiting for its next statement.
+    let chunk = tokio::task::spawn_blocking(move || chunk.seal().map(|()| chunk))
+        .await
+        .map_err(anyhow::Error::from)??;
     Ok((chunk, issued))
 }
 
