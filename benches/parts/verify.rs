@@ -108,11 +108,12 @@ struct Run {
     w: Wrk,
     /// Server CPU µs per request, all its threads.
     cpu: f64,
-    /// µs per request spent in signature-check rounds (`keys::batch`).
+    /// Wall-clock µs per request in signature-check rounds (`keys::batch`; a worker preempted
+    /// by another process mid-round counts too).
     verify: f64,
     /// Signatures per round.
     batch: f64,
-    /// wrk's own CPU µs per request.
+    /// wrk's own CPU µs per request, including loading its script (the token bodies).
     wrk: f64,
 }
 
@@ -300,7 +301,7 @@ pub fn run() -> String {
         "### Verify at {conns} connections\n\n\
          The real router in-process ({threads} tokio workers), `wrk -t1 -c{conns} -d{secs}s --latency` on loopback sharing the same {} cores, \
          {} digital IDs from `sanad import` (SQLite), rate limit off. Load average {load_start} at the start, {load_end} at the end.\n\n\
-         | what | req/s | p50 | p99 | requests | server CPU per request | of it in signature checks (signatures a round) | wrk CPU per request | what it measures |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+         | what | req/s | p50 | p99 | requests | server CPU per request | signature-check rounds, wall time per request (signatures a round) | wrk CPU per request (with loading its script) | what it measures |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
         util::cores(),
         creds.len()
     ));
