@@ -226,11 +226,16 @@ pub struct Wrk {
     pub p99_ms: f64,
     pub requests: u64,
     pub non2xx: u64,
+    /// CPU seconds (user + system) wrk itself used.
+    pub cpu_s: f64,
 }
 
 /// Run wrk (one thread, `conns` connections, `secs` seconds) with an optional Lua script.
+/// wrk runs under `sh`, whose `times` then prints the CPU time wrk used (the load generator
+/// shares the cores with the server, so its share bounds what the server can reach).
 pub fn wrk(url: &str, script: Option<&Path>, secs: u64, conns: u64) -> Wrk {
-    let mut c = Command::new("wrk");
+    let mut c = Command::new("sh");
+    c.args(["-c", "wrk \"$@\" && times", "sh"]);
     c.args([
         "-t1",
         &format!("-c{conns}"),
@@ -271,7 +276,21 @@ pub fn wrk(url: &str, script: Option<&Path>, secs: u64, conns: u64) -> Wrk {
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
+    // `times`: the shell's user and system time, then its children's (wrk's), as `0m1.234s`.
+    let cpu_s = text
+        .lines()
+        .last()
+        .map(|l| {
+            l.split_whitespace()
+                .filter_map(|t| {
+                    let (m, s) = t.strip_suffix('s')?.split_once('m')?;
+                    Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
+                })
+                .sum()
+        })
+        .unwrap_or(0.0);
     Wrk {
+        cpu_s,
         rps: field("Requests/sec:", 1)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0),

@@ -20,6 +20,7 @@
 use crate::util::{self, Wrk, env_or};
 use sanad::app::App;
 use sanad::config::Config;
+use sanad::keys::batch::BatchVerifier;
 use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -102,17 +103,32 @@ fn ed25519_rates(secs: f64) -> (f64, f64) {
     (per_core(false), per_core(true))
 }
 
+/// One measured wrk run.
+struct Run {
+    w: Wrk,
+    /// Server CPU µs per request, all its threads.
+    cpu: f64,
+    /// Wall-clock µs per request in signature-check rounds (`keys::batch`; a worker preempted
+    /// by another process mid-round counts too).
+    verify: f64,
+    /// Signatures per round.
+    batch: f64,
+    /// wrk's own CPU µs per request, including loading its script (the token bodies).
+    wrk: f64,
+}
+
 /// A wrk run against the in-process server, with the server's CPU time per request (all
-/// its threads, and the `sanad-verify` batching thread alone). With `BENCH_PERF` set to a
-/// folder, the run is also recorded with `perf record` (arguments `BENCH_PERF_ARGS`, default
-/// `-g`) into `<folder>/<name>.data`.
+/// its threads), the share of it in signature-check rounds and their mean size, and wrk's
+/// CPU time per request. With `BENCH_PERF` set to a folder, the run is also recorded with
+/// `perf record` (arguments `BENCH_PERF_ARGS`, default `-g`) into `<folder>/<name>.data`.
 fn measured(
     name: &str,
     url: &str,
     script: Option<&Path>,
     secs: u64,
     conns: u64,
-) -> (Wrk, f64, f64) {
+    batch: &BatchVerifier,
+) -> Run {
     let perf = std::env::var("BENCH_PERF").ok().map(|d| {
         std::process::Command::new("perf")
             .arg("record")
@@ -131,32 +147,46 @@ fn measured(
             .expect("perf")
     });
     let before = util::cpu_by_thread();
+    let rounds_before = batch.stats();
     let w = util::wrk(url, script, secs, conns);
+    let rounds = batch.stats();
     let after = util::cpu_by_thread();
     if let Some(mut p) = perf {
         let _ = p.wait();
     }
-    let used = |only: Option<&str>| {
-        after
-            .iter()
-            .filter(|(k, _)| only.is_none_or(|o| k.as_str() == o))
-            .map(|(k, v)| v - before.get(k).copied().unwrap_or(0.0))
-            .sum::<f64>()
-            * 1e6
-            / w.requests.max(1) as f64
-    };
-    let (all, batcher) = (used(None), used(Some("sanad-verify")));
+    let n = w.requests.max(1) as f64;
+    let cpu = after
+        .iter()
+        .map(|(k, v)| v - before.get(k).copied().unwrap_or(0.0))
+        .sum::<f64>()
+        * 1e6
+        / n;
+    let verify = (rounds.busy_ns - rounds_before.busy_ns) as f64 / 1e3 / n;
+    let batch = (rounds.signatures - rounds_before.signatures) as f64
+        / (rounds.rounds - rounds_before.rounds).max(1) as f64;
+    let wrk = w.cpu_s * 1e6 / n;
     println!(
-        "{name}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} requests, server CPU {all:.1} µs/request ({batcher:.1} in sanad-verify)",
+        "{name}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} requests, server CPU {cpu:.1} µs/request ({verify:.1} in signature checks, {batch:.1} a round), wrk {wrk:.1} µs/request",
         w.rps, w.p50_ms, w.p99_ms, w.requests
     );
-    (w, all, batcher)
+    Run {
+        w,
+        cpu,
+        verify,
+        batch,
+        wrk,
+    }
 }
 
-fn row(what: &str, (w, cpu, batcher): &(Wrk, f64, f64), note: &str) -> String {
+fn row(what: &str, r: &Run, note: &str) -> String {
+    let checks = if r.verify > 0.0 {
+        format!("{:.1} µs, {:.1} a round", r.verify, r.batch)
+    } else {
+        "—".into()
+    };
     format!(
-        "| {what} | {:.0} | {:.2} ms | {:.2} ms | {} | {cpu:.1} µs ({batcher:.1}) | {note} |\n",
-        w.rps, w.p50_ms, w.p99_ms, w.requests
+        "| {what} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.1} µs | {checks} | {:.1} µs | {note} |\n",
+        r.w.rps, r.w.p50_ms, r.w.p99_ms, r.w.requests, r.cpu, r.wrk
     )
 }
 
@@ -255,7 +285,7 @@ pub fn run() -> String {
             format!("{url}/healthz")
         };
         let script = script.map(|s| dir.join(s));
-        measured(name, &target, script.as_deref(), secs, conns)
+        measured(name, &target, script.as_deref(), secs, conns, &app.batch)
     };
     let plain = run("plain", None);
     let never = run("never_seen", Some("never_seen.lua"));
@@ -263,7 +293,7 @@ pub fn run() -> String {
     let repeated = run("repeated", Some("repeated.lua"));
     let vcapi = run("vcapi", Some("vcapi.lua"));
     let load_end = util::load();
-    let denominator = plain.0.rps.min(ed_strict);
+    let denominator = plain.w.rps.min(ed_strict);
     let pct = |a: f64, b: f64| 100.0 * a / b;
 
     let mut md = String::new();
@@ -271,7 +301,7 @@ pub fn run() -> String {
         "### Verify at {conns} connections\n\n\
          The real router in-process ({threads} tokio workers), `wrk -t1 -c{conns} -d{secs}s --latency` on loopback sharing the same {} cores, \
          {} digital IDs from `sanad import` (SQLite), rate limit off. Load average {load_start} at the start, {load_end} at the end.\n\n\
-         | what | req/s | p50 | p99 | requests | server CPU per request (batching thread) | what it measures |\n|---|---:|---:|---:|---:|---:|---|\n",
+         | what | req/s | p50 | p99 | requests | server CPU per request | signature-check rounds, wall time per request (signatures a round) | wrk CPU per request (with loading its script) | what it measures |\n|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
         util::cores(),
         creds.len()
     ));
@@ -286,7 +316,7 @@ pub fn run() -> String {
         &format!(
             "first pass on a fresh server over {} tokens, each sent once: every request checks a signature{}",
             creds.len(),
-            if never.0.requests as usize > creds.len() {
+            if never.w.requests as usize > creds.len() {
                 " (the pool ran out: some repeats)"
             } else {
                 ""
@@ -321,7 +351,7 @@ pub fn run() -> String {
     ));
     let non2xx = [&plain, &never, &rotation, &repeated, &vcapi]
         .iter()
-        .map(|w| w.0.non2xx)
+        .map(|r| r.w.non2xx)
         .sum::<u64>();
     md.push_str(&format!(
         "Ratios (same run; SPEC §12 targets in brackets):\n\
@@ -331,13 +361,13 @@ pub fn run() -> String {
          - VC-API / never-seen QR = {:.0} % (≥ 60 %)\n\
          - p99 at {conns} connections: never-seen {:.2} ms, repeated {:.2} ms, VC-API {:.2} ms (≤ 10 ms)\n\
          - non-2xx answers in all runs: {non2xx}\n",
-        pct(never.0.rps, denominator),
-        pct(rotation.0.rps, denominator),
-        pct(repeated.0.rps, plain.0.rps),
-        pct(vcapi.0.rps, never.0.rps),
-        never.0.p99_ms,
-        repeated.0.p99_ms,
-        vcapi.0.p99_ms,
+        pct(never.w.rps, denominator),
+        pct(rotation.w.rps, denominator),
+        pct(repeated.w.rps, plain.w.rps),
+        pct(vcapi.w.rps, never.w.rps),
+        never.w.p99_ms,
+        repeated.w.p99_ms,
+        vcapi.w.p99_ms,
     ));
     println!("{md}");
     drop(app);

@@ -1,17 +1,27 @@
 //! Micro-batched Ed25519 verification for the scanning hot path.
 //!
-//! Under load many scans wait for a signature check at the same moment. One thread takes
-//! every check that is waiting (up to [`MAX_BATCH`]) and verifies them together with
-//! ed25519-dalek's batch verification, which costs about half as much per signature as
-//! checking them one by one (STACK-NOTES: 52k vs 25k a second on one core). Nothing waits
-//! for a batch to fill: a check that arrives alone is verified alone, at once, so a quiet
-//! server answers as fast as before. If a batch fails, each signature in it is checked on
-//! its own (`verify_strict`), so one bad token never fails the others and every rejection
-//! is a strict one.
+//! Under load many scans wait for a signature check at the same moment. ed25519-dalek's batch
+//! verification checks them together for about half the cost per signature of checking them
+//! one by one (STACK-NOTES: 52k vs 25k a second on one core), so scans hand their check to
+//! one tokio task that verifies whatever is waiting (up to [`MAX_BATCH`]) in one go.
+//!
+//! The task runs on the runtime's own workers, not on a thread of its own: handing each scan
+//! to another OS thread cost a futex wake-up each way and, with two cores shared by the
+//! workers, that thread and the load generator, kept the batches small (BENCHMARKS.md, "Verify:
+//! where the time goes"). When a check arrives the task wakes, then yields once before it
+//! verifies: tokio runs a yielded task again only after the worker has run the tasks it has in
+//! hand (or polled for I/O), so the scans that worker is parsing meanwhile join the batch.
+//! Nothing waits for a batch to fill: on a quiet server the worker has nothing else in hand,
+//! so a lone check is verified at once, alone, with `verify_strict`.
+//!
+//! If a batch fails, each signature in it is checked again on its own with `verify_strict`,
+//! so one bad token never fails the others and every rejection is a strict one.
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use std::sync::mpsc;
-use tokio::sync::oneshot;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
 
 /// Most signatures verified in one batch.
 pub const MAX_BATCH: usize = 64;
@@ -23,71 +33,135 @@ struct Job {
     done: oneshot::Sender<bool>,
 }
 
-/// Handle to the batching thread; it ends when the last handle is dropped.
-#[derive(Debug, Clone)]
-pub struct BatchVerifier {
-    tx: mpsc::Sender<Job>,
+/// What the verifier has done since it started (for benchmarks and metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BatchStats {
+    /// Verification rounds (a batch, or a lone signature).
+    pub rounds: u64,
+    /// Signatures checked.
+    pub signatures: u64,
+    /// Signatures that failed and were checked again one by one.
+    pub rechecked: u64,
+    /// Time spent verifying, in nanoseconds (on whichever worker ran the round).
+    pub busy_ns: u64,
 }
 
-impl Default for BatchVerifier {
-    fn default() -> Self {
-        Self::spawn()
-    }
+#[derive(Debug, Default)]
+struct Counters {
+    rounds: AtomicU64,
+    signatures: AtomicU64,
+    rechecked: AtomicU64,
+    busy_ns: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    /// Set when the first check is asked for, on the runtime that asked.
+    tx: OnceLock<mpsc::UnboundedSender<Job>>,
+    counters: Arc<Counters>,
+}
+
+/// Handle to the verification task; clones share it, and it ends when the last is dropped.
+#[derive(Debug, Clone, Default)]
+pub struct BatchVerifier {
+    shared: Arc<Shared>,
 }
 
 impl BatchVerifier {
-    /// Start the verification thread.
+    /// A verifier; its task starts on the runtime of the first check.
     pub fn spawn() -> Self {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let started = std::thread::Builder::new()
-            .name("sanad-verify".into())
-            .spawn(move || run(&rx));
-        if let Err(e) = started {
-            tracing::error!(error = %e, "cannot start the verification thread; verifying inline");
+        Self::default()
+    }
+
+    /// Counts since the start.
+    pub fn stats(&self) -> BatchStats {
+        let c = &self.shared.counters;
+        BatchStats {
+            rounds: c.rounds.load(Ordering::Relaxed),
+            signatures: c.signatures.load(Ordering::Relaxed),
+            rechecked: c.rechecked.load(Ordering::Relaxed),
+            busy_ns: c.busy_ns.load(Ordering::Relaxed),
         }
-        Self { tx }
+    }
+
+    fn sender(&self) -> Option<&mpsc::UnboundedSender<Job>> {
+        if let Some(tx) = self.shared.tx.get() {
+            return Some(tx);
+        }
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        Some(self.shared.tx.get_or_init(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            rt.spawn(run(rx, self.shared.counters.clone()));
+            tx
+        }))
     }
 
     /// Whether `signature` is a valid Ed25519 signature of `message` by `key`.
-    pub async fn verify(&self, key: VerifyingKey, message: Vec<u8>, signature: Signature) -> bool {
-        let (done, wait) = oneshot::channel();
-        let job = Job {
-            key,
-            message,
-            signature,
-            done,
-        };
-        match self.tx.send(job) {
-            Ok(()) => wait.await.unwrap_or(false),
-            // No thread: check here rather than fail open or closed.
-            Err(mpsc::SendError(job)) => {
-                job.key.verify_strict(&job.message, &job.signature).is_ok()
+    pub async fn verify(&self, key: VerifyingKey, message: &[u8], signature: Signature) -> bool {
+        if let Some(tx) = self.sender() {
+            let (done, wait) = oneshot::channel();
+            let job = Job {
+                key,
+                message: message.to_vec(),
+                signature,
+                done,
+            };
+            if tx.send(job).is_ok()
+                && let Ok(ok) = wait.await
+            {
+                return ok;
             }
         }
+        // No task (outside a runtime, or its runtime is shutting down): check here rather
+        // than fail open or closed.
+        key.verify_strict(message, &signature).is_ok()
     }
 }
 
-fn run(rx: &mpsc::Receiver<Job>) {
+async fn run(mut rx: mpsc::UnboundedReceiver<Job>, counters: Arc<Counters>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    while let Ok(first) = rx.recv() {
-        jobs.push(first);
-        while jobs.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(j) => jobs.push(j),
-                Err(_) => break,
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        if jobs.len() < MAX_BATCH {
+            // Let this worker finish what it has in hand: scans it parses meanwhile join.
+            tokio::task::yield_now().await;
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
             }
         }
-        let all_ok = jobs.len() > 1 && {
-            let messages: Vec<&[u8]> = jobs.iter().map(|j| j.message.as_slice()).collect();
-            let signatures: Vec<Signature> = jobs.iter().map(|j| j.signature).collect();
-            let keys: Vec<VerifyingKey> = jobs.iter().map(|j| j.key).collect();
-            ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
-        };
-        for j in jobs.drain(..) {
-            let ok = all_ok || j.key.verify_strict(&j.message, &j.signature).is_ok();
-            // The requester may have gone (client hung up): nothing to tell.
-            let _ = j.done.send(ok);
-        }
+        verify_round(&mut jobs, &counters);
+    }
+}
+
+/// Verify and answer every job (draining `jobs`).
+fn verify_round(jobs: &mut Vec<Job>, counters: &Counters) {
+    let started = Instant::now();
+    let n = jobs.len();
+    let all_ok = n > 1 && {
+        let messages: Vec<&[u8]> = jobs.iter().map(|j| j.message.as_slice()).collect();
+        let signatures: Vec<Signature> = jobs.iter().map(|j| j.signature).collect();
+        let keys: Vec<VerifyingKey> = jobs.iter().map(|j| j.key).collect();
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+    };
+    let answers: Vec<bool> = jobs
+        .iter()
+        .map(|j| all_ok || j.key.verify_strict(&j.message, &j.signature).is_ok())
+        .collect();
+    // Counted before anyone is answered, so a caller that reads the counts after its
+    // answer sees its own round.
+    counters.rounds.fetch_add(1, Ordering::Relaxed);
+    counters.signatures.fetch_add(n as u64, Ordering::Relaxed);
+    if n > 1 && !all_ok {
+        counters.rechecked.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    counters
+        .busy_ns
+        .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    for (j, ok) in jobs.drain(..).zip(answers) {
+        // The requester may have gone (client hung up): nothing to tell.
+        let _ = j.done.send(ok);
     }
 }
 
@@ -117,10 +191,7 @@ pub async fn verify_compact_batched(
         .ok()
         .and_then(|s| Signature::from_slice(&s).ok())
         .ok_or(TokenError::Signature)?;
-    if batch
-        .verify(*key, signing_input.as_bytes().to_vec(), sig)
-        .await
-    {
+    if batch.verify(*key, signing_input.as_bytes(), sig).await {
         Ok(payload)
     } else {
         Err(TokenError::Signature)
@@ -131,17 +202,17 @@ pub async fn verify_compact_batched(
 mod tests {
     use super::*;
     use ed25519_dalek::{Signer as _, SigningKey};
+    use std::time::Duration;
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn batches_accept_good_and_isolate_bad() {
-        let v = BatchVerifier::spawn();
+    /// 200 checks at once, every 7th signed by the wrong key and every 11th over another
+    /// message: each answer is its own.
+    async fn mixed(v: &BatchVerifier) {
         let key = SigningKey::generate(&mut rand::rng());
         let other = SigningKey::generate(&mut rand::rng());
         let mut tasks = Vec::new();
         for i in 0..200u32 {
             let v = v.clone();
             let msg = format!("message {i}").into_bytes();
-            // Every 7th is signed by the wrong key, every 11th is for another message.
             let signer = if i % 7 == 0 { &other } else { &key };
             let signed = if i % 11 == 0 {
                 b"something else".to_vec()
@@ -151,12 +222,121 @@ mod tests {
             let sig = signer.sign(&signed);
             let vk = key.verifying_key();
             tasks.push(tokio::spawn(
-                async move { (i, v.verify(vk, msg, sig).await) },
+                async move { (i, v.verify(vk, &msg, sig).await) },
             ));
         }
         for t in tasks {
             let (i, ok) = t.await.expect("task");
             assert_eq!(ok, i % 7 != 0 && i % 11 != 0, "message {i}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_accept_good_and_isolate_bad() {
+        let v = BatchVerifier::spawn();
+        mixed(&v).await;
+        let s = v.stats();
+        assert_eq!(s.signatures, 200);
+        // The checks were spawned together: they must not all have gone one by one.
+        assert!(s.rounds < 200, "{s:?}");
+        // Failed batches were re-checked one by one.
+        assert!(s.rechecked > 0, "{s:?}");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn batches_on_a_single_thread_runtime() {
+        let v = BatchVerifier::spawn();
+        mixed(&v).await;
+        let s = v.stats();
+        assert_eq!(s.signatures, 200);
+        assert!(s.rounds < 200, "{s:?}");
+    }
+
+    /// Concurrent checks that are all good are verified in batches that pass whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn good_signatures_pass_in_batches() {
+        let v = BatchVerifier::spawn();
+        let key = SigningKey::generate(&mut rand::rng());
+        let vk = key.verifying_key();
+        let tasks: Vec<_> = (0..500u32)
+            .map(|i| {
+                let v = v.clone();
+                let msg = format!("good {i}").into_bytes();
+                let sig = key.sign(&msg);
+                tokio::spawn(async move { v.verify(vk, &msg, sig).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.expect("task"));
+        }
+        let s = v.stats();
+        assert_eq!(s.signatures, 500);
+        assert_eq!(s.rechecked, 0, "{s:?}");
+        assert!(
+            s.rounds <= 500 / 2,
+            "batches of two or more on average: {s:?}"
+        );
+    }
+
+    /// A check that arrives alone is answered at once, alone, without waiting for others
+    /// (no other check ever comes, so a verifier that waited for a batch would time out).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lone_check_does_not_wait() {
+        let v = BatchVerifier::spawn();
+        let key = SigningKey::generate(&mut rand::rng());
+        let vk = key.verifying_key();
+        for i in 0..20u32 {
+            let msg = format!("alone {i}").into_bytes();
+            let good = key.sign(&msg);
+            let answer = tokio::time::timeout(Duration::from_secs(5), v.verify(vk, &msg, good))
+                .await
+                .expect("answered without waiting for a batch");
+            assert!(answer);
+            let bad = key.sign(b"another message");
+            assert!(!v.verify(vk, &msg, bad).await);
+        }
+        let s = v.stats();
+        assert_eq!((s.rounds, s.signatures, s.rechecked), (40, 40, 0), "{s:?}");
+    }
+
+    /// Outside a runtime there is no task: the check is made in place, strictly.
+    #[test]
+    fn without_a_runtime_checks_in_place() {
+        let v = BatchVerifier::spawn();
+        let key = SigningKey::generate(&mut rand::rng());
+        let msg = b"no runtime";
+        let fut = v.verify(key.verifying_key(), msg, key.sign(msg));
+        assert!(futures_lite_block_on(fut));
+        let fut = v.verify(key.verifying_key(), msg, key.sign(b"other"));
+        assert!(!futures_lite_block_on(fut));
+        assert_eq!(v.stats().signatures, 0);
+    }
+
+    /// A minimal executor for a future that never waits (no runtime around it).
+    fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("the check waited outside a runtime"),
+        }
+    }
+
+    /// Verifiers made on a runtime that has ended check in place on the next.
+    #[test]
+    fn survives_its_runtime() {
+        let v = BatchVerifier::spawn();
+        let key = SigningKey::generate(&mut rand::rng());
+        let vk = key.verifying_key();
+        let msg = b"two runtimes".to_vec();
+        let sig = key.sign(&msg);
+        for _ in 0..2 {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .build()
+                .expect("runtime");
+            let (v, msg) = (v.clone(), msg.clone());
+            assert!(rt.block_on(async move { v.verify(vk, &msg, sig).await }));
         }
     }
 }
