@@ -4,7 +4,7 @@
 //! multi-row INSERTs of [`super::writer`] write them on SQLite.
 
 use super::BulkChunk;
-use super::writer::ACTIVE;
+use super::writer::{ACTIVE, ADD_JOB_COUNTS};
 use crate::storage::chain::{self, BULK_ACTION};
 use crate::storage::{StoreError, map_unique, now};
 use sqlx::postgres::PgConnection;
@@ -178,17 +178,15 @@ impl PgBulk {
                 )
                 .await?;
             }
-            let count = |o: &str| ch.results.iter().filter(|r| r.outcome == o).count() as i64;
-            sqlx::query(
-                "UPDATE bulk_jobs SET rows_total = rows_total + $1, issued = issued + $2, skipped = skipped + $3, failed = failed + $4 WHERE id = $5",
-            )
-            .bind(ch.results.len() as i64)
-            .bind(count("issued"))
-            .bind(count("skipped"))
-            .bind(count("failed"))
-            .bind(job)
-            .execute(&mut *tx)
-            .await?;
+            let [rows, issued, skipped, failed] = ch.job_counts();
+            sqlx::query(ADD_JOB_COUNTS)
+                .bind(rows)
+                .bind(issued)
+                .bind(skipped)
+                .bind(failed)
+                .bind(job)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(seq)

@@ -150,6 +150,22 @@ impl Store {
     }
 }
 
+/// Add a chunk's [`BulkChunk::job_counts`] to its job (both engines' writers).
+pub(super) const ADD_JOB_COUNTS: &str = "UPDATE bulk_jobs SET rows_total = rows_total + $1, issued = issued + $2, skipped = skipped + $3, failed = failed + $4 WHERE id = $5";
+
+impl BulkChunk {
+    /// The chunk's rows, issued, skipped and failed, as its job counts them.
+    pub(super) fn job_counts(&self) -> [i64; 4] {
+        let count = |o: &str| self.results.iter().filter(|r| r.outcome == o).count() as i64;
+        [
+            self.results.len() as i64,
+            count("issued"),
+            count("skipped"),
+            count("failed"),
+        ]
+    }
+}
+
 /// The status every bulk-issued credential starts in.
 pub(super) const ACTIVE: &str = "active";
 
@@ -278,17 +294,15 @@ async fn insert_events(
 async fn store_results(tx: &mut Tx<'_>, e: Engine, ch: &BulkChunk) -> Result<(), StoreError> {
     if let Some(job) = &ch.job_id {
         insert_results(tx, e, job, &ch.results).await?;
-        let count = |o: &str| ch.results.iter().filter(|r| r.outcome == o).count() as i64;
-        sqlx::query(
-            "UPDATE bulk_jobs SET rows_total = rows_total + $1, issued = issued + $2, skipped = skipped + $3, failed = failed + $4 WHERE id = $5",
-        )
-        .bind(ch.results.len() as i64)
-        .bind(count("issued"))
-        .bind(count("skipped"))
-        .bind(count("failed"))
-        .bind(job)
-        .execute(&mut **tx)
-        .await?;
+        let [rows, issued, skipped, failed] = ch.job_counts();
+        sqlx::query(ADD_JOB_COUNTS)
+            .bind(rows)
+            .bind(issued)
+            .bind(skipped)
+            .bind(failed)
+            .bind(job)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
