@@ -5,17 +5,17 @@
 //! rolled back rather than committed, so no state change exists unaudited and the chain
 //! has no gaps.
 
-use super::{StoreError, Tx, chain, now, state};
-use sqlx::AnyConnection;
-use sqlx::Row as _;
-use sqlx::any::AnyRow;
+use super::{StoreError, chain, now, state};
+use sqlx::{Database, Transaction};
 
 /// A write transaction holding the audit head. Statements run on it through `&mut *atx`
 /// (it dereferences to the connection) or [`AuditedTx::tx`]; [`AuditedTx::append`] records
 /// them; [`AuditedTx::commit`] refuses to commit a reserved number left without an entry.
-/// Dropped without commit, it rolls back.
-pub(super) struct AuditedTx<'c> {
-    tx: Tx<'c>,
+/// Dropped without commit, it rolls back. It runs on the store's Any pool, and on the typed
+/// PostgreSQL connection the bulk COPY writer uses (the Any driver has no COPY): the shape
+/// is written once for both.
+pub(super) struct AuditedTx<'c, DB: Database = sqlx::Any> {
+    tx: Transaction<'c, DB>,
     head: Head,
     /// `head.seq` is reserved and no entry carries it yet.
     pending: bool,
@@ -29,13 +29,26 @@ impl AuditedTx<'static> {
     }
 }
 
-impl<'c> AuditedTx<'c> {
-    /// Take the audit head in an open transaction (its first statement).
-    pub(super) async fn on(mut tx: Tx<'c>) -> Result<Self, StoreError> {
-        let head = audit_begin(&mut tx).await?;
+impl<'c, DB> AuditedTx<'c, DB>
+where
+    DB: Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'r> (i64, String): sqlx::FromRow<'r, DB::Row>,
+    for<'r> state::StateRow: sqlx::FromRow<'r, DB::Row>,
+{
+    /// Take the audit head in an open transaction (its first statement): its row lock
+    /// serialises every write, and the next number is reserved.
+    pub(super) async fn on(mut tx: Transaction<'c, DB>) -> Result<Self, StoreError> {
+        let (seq, hash): (i64, String) =
+            sqlx::query_as("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+                .fetch_one(&mut *tx)
+                .await?;
         Ok(Self {
             tx,
-            head,
+            head: Head { seq, hash },
             pending: true,
         })
     }
@@ -50,7 +63,7 @@ impl<'c> AuditedTx<'c> {
     }
 
     /// The transaction, for helpers that take one.
-    pub(super) fn tx(&mut self) -> &mut Tx<'c> {
+    pub(super) fn tx(&mut self) -> &mut Transaction<'c, DB> {
         &mut self.tx
     }
 
@@ -64,20 +77,50 @@ impl<'c> AuditedTx<'c> {
         detail: &str,
     ) -> Result<i64, StoreError> {
         if !self.pending {
-            self.head = audit_reserve(&mut self.tx, self.head.clone()).await?;
+            sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
+                .execute(&mut *self.tx)
+                .await?;
+            self.head.seq += 1;
             self.pending = true;
         }
-        self.head = audit_append(
-            &mut self.tx,
-            self.head.clone(),
-            actor,
-            action,
-            subject,
-            detail,
+        // The rows this change wrote, as they are now (see `state`): merged into the
+        // detail so the chained entry vouches for them.
+        let with_state;
+        let detail = match state::states_for(&mut *self.tx, action, subject).await? {
+            Some(st) if !st.is_empty() => {
+                let mut d: serde_json::Value =
+                    serde_json::from_str(detail).unwrap_or_else(|_| serde_json::json!({}));
+                if !d.is_object() {
+                    d = serde_json::json!({ "detail": d });
+                }
+                d["state"] = serde_json::Value::Object(st);
+                with_state = d.to_string();
+                with_state.as_str()
+            }
+            _ => detail,
+        };
+        let (seq, at) = (self.head.seq, now());
+        let hash = chain::entry_hash(&self.head.hash, seq, at, actor, action, subject, detail);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
+        .bind(seq)
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(detail)
+        .bind(self.head.hash.as_str())
+        .bind(hash.as_str())
+        .execute(&mut *self.tx)
         .await?;
+        sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
+            .bind(hash.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        self.head.hash = hash;
         self.pending = false;
-        Ok(self.head.seq)
+        Ok(seq)
     }
 
     /// Commit, unless a reserved number has no entry: then roll back and answer
@@ -93,99 +136,25 @@ impl<'c> AuditedTx<'c> {
     }
 }
 
-impl std::ops::Deref for AuditedTx<'_> {
-    type Target = AnyConnection;
+impl<DB: Database> std::ops::Deref for AuditedTx<'_, DB> {
+    type Target = DB::Connection;
 
-    fn deref(&self) -> &AnyConnection {
+    fn deref(&self) -> &DB::Connection {
         &self.tx
     }
 }
 
-impl std::ops::DerefMut for AuditedTx<'_> {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
+impl<DB: Database> std::ops::DerefMut for AuditedTx<'_, DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
         &mut self.tx
     }
 }
 
-/// The audit head as read at the start of a write transaction.
+/// The audit head as this transaction holds it.
 #[derive(Debug, Clone)]
 struct Head {
-    pub(super) seq: i64,
-    pub(super) hash: String,
-}
-
-/// Take the audit head's row lock (the first statement of every write transaction) and
-/// reserve the next sequence number.
-async fn audit_begin(tx: &mut Tx<'_>) -> Result<Head, StoreError> {
-    let row: AnyRow =
-        sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-            .fetch_one(&mut **tx)
-            .await?;
-    Ok(Head {
-        seq: row.try_get("seq")?,
-        hash: row.try_get("hash")?,
-    })
-}
-
-/// Reserve one more sequence number in a transaction that already holds the head.
-async fn audit_reserve(tx: &mut Tx<'_>, head: Head) -> Result<Head, StoreError> {
-    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1")
-        .execute(&mut **tx)
-        .await?;
-    Ok(Head {
-        seq: head.seq + 1,
-        hash: head.hash,
-    })
-}
-
-/// Append the entry numbered `head.seq`, chained to `head.hash`, and move the head.
-async fn audit_append(
-    tx: &mut Tx<'_>,
-    head: Head,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    detail: &str,
-) -> Result<Head, StoreError> {
-    // The rows this change wrote, as they are now (see `state`): merged into the detail so
-    // the chained entry vouches for them.
-    let with_state;
-    let detail = match state::states_for(tx, action, subject).await? {
-        Some(st) if !st.is_empty() => {
-            let mut d: serde_json::Value =
-                serde_json::from_str(detail).unwrap_or_else(|_| serde_json::json!({}));
-            if !d.is_object() {
-                d = serde_json::json!({ "detail": d });
-            }
-            d["state"] = serde_json::Value::Object(st);
-            with_state = d.to_string();
-            with_state.as_str()
-        }
-        _ => detail,
-    };
-    let at = now();
-    let hash = chain::entry_hash(&head.hash, head.seq, at, actor, action, subject, detail);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(head.seq)
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(subject)
-    .bind(detail)
-    .bind(&head.hash)
-    .bind(&hash)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&hash)
-        .execute(&mut **tx)
-        .await?;
-    Ok(Head {
-        seq: head.seq,
-        hash,
-    })
+    seq: i64,
+    hash: String,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! forging it means rewriting the chain, which the signed checkpoints catch; and no
 //! personal data goes into the log, only hashes of it.
 
-use super::{StoreError, Tx};
+use super::StoreError;
 use sha2::Digest as _;
 use sqlx::Row as _;
 use std::collections::BTreeMap;
@@ -142,15 +142,35 @@ fn select(v: &Vouched, one: bool) -> String {
     )
 }
 
-fn hash_row(v: &Vouched, r: &sqlx::any::AnyRow) -> Result<(String, String), StoreError> {
-    let key: String = r.try_get("vouched_key")?;
-    let vals = v
-        .columns
-        .iter()
-        .map(|c| r.try_get::<Option<String>, _>(*c))
-        .collect::<Result<Vec<_>, _>>()?;
-    let digest = digest(v.table, &key, vals.iter().map(Option::as_deref));
-    Ok((key, digest))
+/// A vouched row as [`select`] reads it: its key, then its vouched columns' values as
+/// text, in [`Vouched::columns`] order. Read the same way from the Any driver and from the
+/// typed PostgreSQL connection the bulk COPY writer uses.
+pub(super) struct StateRow {
+    key: String,
+    vals: Vec<Option<String>>,
+}
+
+impl<'r, R: sqlx::Row> sqlx::FromRow<'r, R> for StateRow
+where
+    usize: sqlx::ColumnIndex<R>,
+    &'static str: sqlx::ColumnIndex<R>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    fn from_row(r: &'r R) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            key: r.try_get("vouched_key")?,
+            vals: (1..r.len())
+                .map(|i| r.try_get(i))
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+fn hash_row(v: &Vouched, r: StateRow) -> (String, String) {
+    debug_assert_eq!(r.vals.len(), v.columns.len(), "{}", v.table);
+    let digest = digest(v.table, &r.key, r.vals.iter().map(Option::as_deref));
+    (r.key, digest)
 }
 
 /// SHA-256 (hex) over a row's table, key and vouched column values (`None` = NULL), each
@@ -186,11 +206,18 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The `state` member of an audit entry for `action` on `subject`: `{"table/key": hash}` of
 /// every row it wrote, read inside the writing transaction.
-pub(super) async fn states_for(
-    tx: &mut Tx<'_>,
+pub(super) async fn states_for<DB>(
+    conn: &mut DB::Connection,
     action: &str,
     subject: &str,
-) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError> {
+) -> Result<Option<serde_json::Map<String, serde_json::Value>>, StoreError>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'r> StateRow: sqlx::FromRow<'r, DB::Row>,
+{
     let Some(tables) = table_of(action) else {
         return Ok(None);
     };
@@ -198,19 +225,14 @@ pub(super) async fn states_for(
     for t in tables {
         let Some(v) = by_name(t) else { continue };
         let whole = action == "trust.import";
-        let q = select(v, !whole);
+        let q = sqlx::query_as::<DB, StateRow>(sqlx::AssertSqlSafe(select(v, !whole)));
         let rows = if whole {
-            sqlx::query(sqlx::AssertSqlSafe(q))
-                .fetch_all(&mut **tx)
-                .await?
+            q.fetch_all(&mut *conn).await?
         } else {
-            sqlx::query(sqlx::AssertSqlSafe(q))
-                .bind(subject)
-                .fetch_all(&mut **tx)
-                .await?
+            q.bind(subject).fetch_all(&mut *conn).await?
         };
-        for r in &rows {
-            let (key, digest) = hash_row(v, r)?;
+        for r in rows {
+            let (key, digest) = hash_row(v, r);
             out.insert(format!("{}/{key}", v.table), digest.into());
         }
     }
@@ -328,11 +350,11 @@ impl super::Store {
         }
         let mut problems = Vec::new();
         for v in &VOUCHED {
-            let rows = sqlx::query(sqlx::AssertSqlSafe(select(v, false)))
+            let rows: Vec<StateRow> = sqlx::query_as(sqlx::AssertSqlSafe(select(v, false)))
                 .fetch_all(self.pool())
                 .await?;
-            for r in &rows {
-                let (key, digest) = hash_row(v, r)?;
+            for r in rows {
+                let (key, digest) = hash_row(v, r);
                 match expected.remove(&format!("{}/{key}", v.table)) {
                     Some(h) if h == digest => {}
                     Some(_) => problems.push(StateProblem::Changed {

@@ -1,14 +1,16 @@
 //! PostgreSQL's bulk writer: a chunk's persons, credentials, feed rows, outbox events and job
 //! results go in with `COPY … FROM STDIN` on a typed connection of the import's own (the
-//! Any driver has no COPY), in one transaction with the chunk's audit entry, exactly as the
-//! multi-row INSERTs of [`super::writer`] write them on SQLite.
+//! Any driver has no COPY), in the same [`AuditedTx`] as the multi-row INSERTs of
+//! [`super::writer`] on SQLite: the audit head taken first, the chunk's one entry appended,
+//! and no commit without it.
 
 use super::BulkChunk;
 use super::writer::{ACTIVE, ADD_JOB_COUNTS};
-use crate::storage::chain::{self, BULK_ACTION};
-use crate::storage::{StoreError, map_unique, now};
+use crate::storage::audited::AuditedTx;
+use crate::storage::chain::BULK_ACTION;
+use crate::storage::{StoreError, map_unique};
+use sqlx::Connection as _;
 use sqlx::postgres::PgConnection;
-use sqlx::{Connection as _, Row as _};
 
 /// A typed PostgreSQL connection that stores bulk chunks with COPY.
 pub(super) struct PgBulk {
@@ -22,174 +24,121 @@ impl PgBulk {
         Ok(Self { conn })
     }
 
-    /// Store one chunk (see [`super::BulkWriter::insert_chunk`]): the audit head is taken
-    /// first (its row lock orders every write), the rows are copied, the entry appended and
-    /// the transaction committed. Returns the entry's seq when anything was issued.
+    /// Store one chunk (see [`super::BulkWriter::insert_chunk`]) in an audited transaction:
+    /// the rows copied, the entry appended, the job's results stored, then the commit.
+    /// Returns the entry's seq when anything was issued.
     pub(super) async fn insert_chunk(
         &mut self,
         ch: &BulkChunk,
         detail: Option<String>,
     ) -> Result<Option<i64>, StoreError> {
-        let mut tx = self.conn.begin().await?;
-        let mut seq = None;
-        if let Some(detail) = detail {
-            let head =
-                sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
-                    .fetch_one(&mut *tx)
-                    .await?;
-            let head_seq: i64 = head.try_get("seq")?;
-            let head_hash: String = head.try_get("hash")?;
-            let mut buf = Vec::with_capacity(ch.credentials.len() * 1024);
-            if !ch.persons.is_empty() {
-                for b in &ch.persons {
-                    let p = &b.p;
-                    let mut r = Line::new(&mut buf);
-                    r.text(&p.id)
-                        .text(&p.agency_code)
-                        .text(&p.name_ar)
-                        .text(&p.name_en)
-                        .text(&p.date_of_birth)
-                        .text(&p.national_id)
-                        .text(&p.programme)
-                        .int(p.created_at)
-                        .int(p.updated_at)
-                        .int(head_seq)
-                        .text(&b.search_key)
-                        .end();
-                }
-                copy(
-                    &mut tx,
-                    "COPY persons (id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at, bulk_batch, search_key) FROM STDIN",
-                    &buf,
-                )
-                .await?;
+        let tx = self.conn.begin().await?;
+        let Some(detail) = detail else {
+            // Nothing issued (every row skipped or failed): only the job's bookkeeping.
+            let mut tx = tx;
+            store_results(&mut tx, ch).await?;
+            tx.commit().await?;
+            return Ok(None);
+        };
+        // Issuing: an audited transaction (the head taken first, its number the batch number
+        // the rows carry; refused without its entry).
+        let mut atx = AuditedTx::on(tx).await?;
+        let seq = atx.next_seq();
+        let mut buf = Vec::with_capacity(ch.credentials.len() * 1024);
+        if !ch.persons.is_empty() {
+            for b in &ch.persons {
+                let p = &b.p;
+                let mut r = Line::new(&mut buf);
+                r.text(&p.id)
+                    .text(&p.agency_code)
+                    .text(&p.name_ar)
+                    .text(&p.name_en)
+                    .text(&p.date_of_birth)
+                    .text(&p.national_id)
+                    .text(&p.programme)
+                    .int(p.created_at)
+                    .int(p.updated_at)
+                    .int(seq)
+                    .text(&b.search_key)
+                    .end();
             }
-            if !ch.credentials.is_empty() {
-                buf.clear();
-                for b in &ch.credentials {
-                    let c = &b.c;
-                    let mut r = Line::new(&mut buf);
-                    r.text(&c.id)
-                        .text(&c.agency_code)
-                        .text(&c.kind)
-                        .opt(c.person_id.as_deref())
-                        .text(&c.kid)
-                        .text(ACTIVE)
-                        .int(c.issued_at)
-                        .int(c.issued_at)
-                        .text(&c.name_printed)
-                        .int(c.status_list)
-                        .int(c.status_index)
-                        .text(&c.token)
-                        .text(&c.subject_json)
-                        .opt(c.doc_sha256.as_deref())
-                        .text(&c.created_by)
-                        .text(&b.request_key)
-                        .int(head_seq)
-                        .end();
-                }
-                copy(
-                    &mut tx,
-                    "COPY credentials (id, agency_code, kind, person_id, kid, status, status_changed_at, issued_at, name_printed, status_list, status_index, token, subject_json, doc_sha256, created_by, request_key, bulk_batch) FROM STDIN",
-                    &buf,
-                )
-                .await?;
-                buf.clear();
-                for b in &ch.credentials {
-                    let mut r = Line::new(&mut buf);
-                    r.text(&b.c.id)
-                        .int(b.c.status_list)
-                        .int(b.c.status_index)
-                        .text(ACTIVE)
-                        .text(&b.c.created_by)
-                        .int(b.c.issued_at)
-                        .end();
-                }
-                copy(
-                    &mut tx,
-                    "COPY status_changes (credential_id, status_list, status_index, to_status, actor, at) FROM STDIN",
-                    &buf,
-                )
-                .await?;
-                buf.clear();
-                for b in &ch.credentials {
-                    let mut r = Line::new(&mut buf);
-                    r.text("credential.issued")
-                        .text(&b.c.agency_code)
-                        .text(&b.c.id)
-                        .text(&b.c.kind)
-                        .text(ACTIVE)
-                        .int(b.c.issued_at)
-                        .end();
-                }
-                copy(
-                    &mut tx,
-                    "COPY events (type, agency_code, credential_id, kind, status, at) FROM STDIN",
-                    &buf,
-                )
-                .await?;
-            }
-            let at = now();
-            let hash = chain::entry_hash(
-                &head_hash,
-                head_seq,
-                at,
-                &ch.actor,
-                BULK_ACTION,
-                &ch.subject,
-                &detail,
-            );
-            sqlx::query(
-                "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            copy(
+                &mut atx,
+                "COPY persons (id, agency_code, name_ar, name_en, date_of_birth, national_id, programme, created_at, updated_at, bulk_batch, search_key) FROM STDIN",
+                &buf,
             )
-            .bind(head_seq)
-            .bind(at)
-            .bind(&ch.actor)
-            .bind(BULK_ACTION)
-            .bind(&ch.subject)
-            .bind(&detail)
-            .bind(&head_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
             .await?;
-            sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-                .bind(&hash)
-                .execute(&mut *tx)
-                .await?;
-            seq = Some(head_seq);
         }
-        if let Some(job) = &ch.job_id {
-            if !ch.results.is_empty() {
-                let mut buf = Vec::with_capacity(ch.results.len() * 64);
-                for r in &ch.results {
-                    let mut l = Line::new(&mut buf);
-                    l.text(job)
-                        .int(r.row)
-                        .opt(r.request_key.as_deref())
-                        .opt(r.credential_id.as_deref())
-                        .text(&r.outcome)
-                        .opt(r.error.as_deref())
-                        .end();
-                }
-                copy(
-                    &mut tx,
-                    "COPY bulk_results (job_id, row_no, request_key, credential_id, outcome, error) FROM STDIN",
-                    &buf,
-                )
-                .await?;
+        if !ch.credentials.is_empty() {
+            buf.clear();
+            for b in &ch.credentials {
+                let c = &b.c;
+                let mut r = Line::new(&mut buf);
+                r.text(&c.id)
+                    .text(&c.agency_code)
+                    .text(&c.kind)
+                    .opt(c.person_id.as_deref())
+                    .text(&c.kid)
+                    .text(ACTIVE)
+                    .int(c.issued_at)
+                    .int(c.issued_at)
+                    .text(&c.name_printed)
+                    .int(c.status_list)
+                    .int(c.status_index)
+                    .text(&c.token)
+                    .text(&c.subject_json)
+                    .opt(c.doc_sha256.as_deref())
+                    .text(&c.created_by)
+                    .text(&b.request_key)
+                    .int(seq)
+                    .end();
             }
-            let [rows, issued, skipped, failed] = ch.job_counts();
-            sqlx::query(ADD_JOB_COUNTS)
-                .bind(rows)
-                .bind(issued)
-                .bind(skipped)
-                .bind(failed)
-                .bind(job)
-                .execute(&mut *tx)
-                .await?;
+            copy(
+                &mut atx,
+                "COPY credentials (id, agency_code, kind, person_id, kid, status, status_changed_at, issued_at, name_printed, status_list, status_index, token, subject_json, doc_sha256, created_by, request_key, bulk_batch) FROM STDIN",
+                &buf,
+            )
+            .await?;
+            buf.clear();
+            for b in &ch.credentials {
+                let mut r = Line::new(&mut buf);
+                r.text(&b.c.id)
+                    .int(b.c.status_list)
+                    .int(b.c.status_index)
+                    .text(ACTIVE)
+                    .text(&b.c.created_by)
+                    .int(b.c.issued_at)
+                    .end();
+            }
+            copy(
+                &mut atx,
+                "COPY status_changes (credential_id, status_list, status_index, to_status, actor, at) FROM STDIN",
+                &buf,
+            )
+            .await?;
+            buf.clear();
+            for b in &ch.credentials {
+                let mut r = Line::new(&mut buf);
+                r.text("credential.issued")
+                    .text(&b.c.agency_code)
+                    .text(&b.c.id)
+                    .text(&b.c.kind)
+                    .text(ACTIVE)
+                    .int(b.c.issued_at)
+                    .end();
+            }
+            copy(
+                &mut atx,
+                "COPY events (type, agency_code, credential_id, kind, status, at) FROM STDIN",
+                &buf,
+            )
+            .await?;
         }
-        tx.commit().await?;
-        Ok(seq)
+        atx.append(&ch.actor, BULK_ACTION, &ch.subject, &detail)
+            .await?;
+        store_results(&mut atx, ch).await?;
+        atx.commit().await?;
+        Ok(Some(seq))
     }
 
     /// Refresh the planner statistics of the table the run reads.
@@ -199,6 +148,42 @@ impl PgBulk {
             .await?;
         Ok(())
     }
+}
+
+/// A job's row results and counts for this chunk, in the chunk's transaction.
+async fn store_results(conn: &mut PgConnection, ch: &BulkChunk) -> Result<(), StoreError> {
+    let Some(job) = &ch.job_id else {
+        return Ok(());
+    };
+    if !ch.results.is_empty() {
+        let mut buf = Vec::with_capacity(ch.results.len() * 64);
+        for r in &ch.results {
+            let mut l = Line::new(&mut buf);
+            l.text(job)
+                .int(r.row)
+                .opt(r.request_key.as_deref())
+                .opt(r.credential_id.as_deref())
+                .text(&r.outcome)
+                .opt(r.error.as_deref())
+                .end();
+        }
+        copy(
+            conn,
+            "COPY bulk_results (job_id, row_no, request_key, credential_id, outcome, error) FROM STDIN",
+            &buf,
+        )
+        .await?;
+    }
+    let [rows, issued, skipped, failed] = ch.job_counts();
+    sqlx::query(ADD_JOB_COUNTS)
+        .bind(rows)
+        .bind(issued)
+        .bind(skipped)
+        .bind(failed)
+        .bind(job)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Copy `data` (rows in COPY's text format) with `statement`. A unique violation is a
