@@ -1,9 +1,21 @@
 //! Micro-batched Ed25519 verification for the scanning hot path.
 //!
-//! Under load many scans wait for a signature check at the same moment. ed25519-dalek's batch
-//! verification checks them together for about half the cost per signature of checking them
-//! one by one (STACK-NOTES: 52k vs 25k a second on one core), so scans hand their check to
-//! one tokio task that verifies whatever is waiting (up to [`MAX_BATCH`]) in one go.
+//! Under load many scans wait for a signature check at the same moment. Checked together in one
+//! randomized batch equation they cost about half as much per signature as one by one
+//! (STACK-NOTES: 52k vs 25k a second on one core), so scans hand their check to one tokio task
+//! that verifies whatever is waiting (up to [`MAX_BATCH`]) in one go.
+//!
+//! That task is the one place every never-seen scan passes through, so it does only what must
+//! be done together: the equation. Everything a signature needs on its own — decompressing `R`,
+//! refusing a non-canonical `s` or a small-order `R` (as `verify_strict` does), hashing
+//! `k = SHA-512(R ‖ A ‖ M)` — is done by the worker that handles the request, before the
+//! hand-off ([`Prepared`]).
+//!
+//! The equation is ed25519-dalek's `verify_batch`, with random 128-bit `z_i`:
+//! `[-Σ z_i s_i] B + Σ z_i R_i + Σ_A [Σ_{i by A} z_i k_i] A = identity`, with no cofactor
+//! multiplication, as `verify_batch` has it. Nearly every scan is signed by the same issuer key,
+//! so the `A` terms of signatures by one key are summed into one scalar first: a batch of `n`
+//! signatures by one key is one multiscalar multiplication of `n + 2` points, not `2n + 1`.
 //!
 //! The task runs on the runtime's own workers, not on a thread of its own: handing each scan
 //! to another OS thread cost a futex wake-up each way and, with two cores shared by the
@@ -15,9 +27,19 @@
 //! so a lone check is verified at once, alone, with `verify_strict`.
 //!
 //! If a batch fails, each signature in it is checked again on its own with `verify_strict`,
-//! so one bad token never fails the others and every rejection is a strict one.
+//! so one bad token never fails the others and every rejection is a strict one. A batch may
+//! still accept what `verify_strict` would not in one case, as `verify_batch` may: an `R` or
+//! `A` with a small torsion component (not of small order) whose torsion the random `z_i`
+//! happen to cancel (a chance of about 1 in 8 for each such signature). The keys are our own
+//! issuers', and such an `R` proves nothing without the key's secret.
 
+use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::{IsIdentity as _, VartimeMultiscalarMul as _};
 use ed25519_dalek::{Signature, VerifyingKey};
+use rand::Rng as _;
+use sha2::{Digest as _, Sha512};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -26,8 +48,76 @@ use tokio::sync::{mpsc, oneshot};
 /// Most signatures verified in one batch.
 pub const MAX_BATCH: usize = 64;
 
-struct Job {
+/// The parts of one signature check that need no other signature, computed by the requesting
+/// worker before the hand-off.
+#[derive(Debug, Clone, Copy)]
+struct Prepared {
     key: VerifyingKey,
+    /// The signature's `R`, decompressed, not of small order.
+    r: EdwardsPoint,
+    /// The signature's `s`, canonical.
+    s: Scalar,
+    /// `SHA-512(R ‖ A ‖ M)` reduced mod ℓ.
+    k: Scalar,
+}
+
+impl Prepared {
+    /// `None` when `verify_strict` would refuse the signature before any curve arithmetic:
+    /// a non-canonical `s`, an `R` that does not decompress, or an `R` of small order.
+    fn new(key: VerifyingKey, message: &[u8], signature: &Signature) -> Option<Self> {
+        let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes()))?;
+        let r = CompressedEdwardsY(*signature.r_bytes()).decompress()?;
+        if r.is_small_order() {
+            return None;
+        }
+        let hash: [u8; 64] = Sha512::new()
+            .chain_update(signature.r_bytes())
+            .chain_update(key.as_bytes())
+            .chain_update(message)
+            .finalize()
+            .into();
+        let k = Scalar::from_bytes_mod_order_wide(&hash);
+        Some(Self { key, r, s, k })
+    }
+}
+
+/// Whether the batch equation holds for `checks` (two or more; see the module doc).
+fn batch_holds(checks: &[Prepared]) -> bool {
+    let mut rng = rand::rng();
+    let mut b_coefficient = Scalar::ZERO;
+    let mut zs = Vec::with_capacity(checks.len());
+    // One summed scalar per key; a batch rarely holds more than a few keys, so a scan of this
+    // list is cheaper than a map.
+    let mut keys: Vec<(VerifyingKey, Scalar)> = Vec::new();
+    for c in checks {
+        let mut z = [0u8; 16];
+        rng.fill_bytes(&mut z);
+        let z = Scalar::from(u128::from_le_bytes(z));
+        b_coefficient += z * c.s;
+        let zk = z * c.k;
+        match keys.iter_mut().find(|(key, _)| key == &c.key) {
+            Some((_, sum)) => *sum += zk,
+            None => keys.push((c.key, zk)),
+        }
+        zs.push(z);
+    }
+    // verify_strict refuses a small-order key; a failed batch is re-checked by it.
+    let points: Vec<EdwardsPoint> = keys.iter().map(|(key, _)| key.to_edwards()).collect();
+    if points.iter().any(EdwardsPoint::is_small_order) {
+        return false;
+    }
+    let scalars = std::iter::once(-b_coefficient)
+        .chain(zs)
+        .chain(keys.iter().map(|(_, sum)| *sum));
+    let points = std::iter::once(ED25519_BASEPOINT_POINT)
+        .chain(checks.iter().map(|c| c.r))
+        .chain(points);
+    EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity()
+}
+
+struct Job {
+    check: Prepared,
+    /// Kept for `verify_strict` (a lone check, or a failed batch).
     message: Vec<u8>,
     signature: Signature,
     done: oneshot::Sender<bool>,
@@ -38,11 +128,13 @@ struct Job {
 pub struct BatchStats {
     /// Verification rounds (a batch, or a lone signature).
     pub rounds: u64,
-    /// Signatures checked.
+    /// Signatures checked in rounds.
     pub signatures: u64,
     /// Signatures that failed and were checked again one by one.
     pub rechecked: u64,
-    /// Time spent verifying, in nanoseconds (on whichever worker ran the round).
+    /// Signatures refused by the requesting worker before the hand-off (in no round).
+    pub refused: u64,
+    /// Time spent verifying in rounds, in nanoseconds (on whichever worker ran the round).
     pub busy_ns: u64,
 }
 
@@ -51,6 +143,7 @@ struct Counters {
     rounds: AtomicU64,
     signatures: AtomicU64,
     rechecked: AtomicU64,
+    refused: AtomicU64,
     busy_ns: AtomicU64,
 }
 
@@ -80,6 +173,7 @@ impl BatchVerifier {
             rounds: c.rounds.load(Ordering::Relaxed),
             signatures: c.signatures.load(Ordering::Relaxed),
             rechecked: c.rechecked.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
             busy_ns: c.busy_ns.load(Ordering::Relaxed),
         }
     }
@@ -98,10 +192,16 @@ impl BatchVerifier {
 
     /// Whether `signature` is a valid Ed25519 signature of `message` by `key`.
     pub async fn verify(&self, key: VerifyingKey, message: &[u8], signature: Signature) -> bool {
+        let Some(check) = Prepared::new(key, message, &signature) else {
+            self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+            // verify_strict refuses it too, before any curve arithmetic; asking it keeps every
+            // rejection a strict one by construction.
+            return key.verify_strict(message, &signature).is_ok();
+        };
         if let Some(tx) = self.sender() {
             let (done, wait) = oneshot::channel();
             let job = Job {
-                key,
+                check,
                 message: message.to_vec(),
                 signature,
                 done,
@@ -140,14 +240,12 @@ fn verify_round(jobs: &mut Vec<Job>, counters: &Counters) {
     let started = Instant::now();
     let n = jobs.len();
     let all_ok = n > 1 && {
-        let messages: Vec<&[u8]> = jobs.iter().map(|j| j.message.as_slice()).collect();
-        let signatures: Vec<Signature> = jobs.iter().map(|j| j.signature).collect();
-        let keys: Vec<VerifyingKey> = jobs.iter().map(|j| j.key).collect();
-        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+        let checks: Vec<Prepared> = jobs.iter().map(|j| j.check).collect();
+        batch_holds(&checks)
     };
     let answers: Vec<bool> = jobs
         .iter()
-        .map(|j| all_ok || j.key.verify_strict(&j.message, &j.signature).is_ok())
+        .map(|j| all_ok || j.check.key.verify_strict(&j.message, &j.signature).is_ok())
         .collect();
     // Counted before anyone is answered, so a caller that reads the counts after its
     // answer sees its own round.
