@@ -420,6 +420,213 @@ mod tests {
         }
     }
 
+    /// Checks by several keys, interleaved, share batches: each key's terms are its own, so
+    /// the batches pass whole (a batch that mixed up the keys' sums would fail and be
+    /// re-checked).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn several_keys_share_a_batch() {
+        let v = BatchVerifier::spawn();
+        let keys: Vec<SigningKey> = (0..3)
+            .map(|_| SigningKey::generate(&mut rand::rng()))
+            .collect();
+        let tasks: Vec<_> = (0..300u32)
+            .map(|i| {
+                let v = v.clone();
+                let key = &keys[i as usize % keys.len()];
+                let msg = format!("key {} message {i}", i as usize % keys.len()).into_bytes();
+                let (vk, sig) = (key.verifying_key(), key.sign(&msg));
+                tokio::spawn(async move { v.verify(vk, &msg, sig).await })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.expect("task"));
+        }
+        let s = v.stats();
+        assert_eq!(s.signatures, 300);
+        assert!(s.rounds < 300, "{s:?}");
+        assert_eq!(s.rechecked, 0, "{s:?}");
+    }
+
+    fn signed(key: &SigningKey, n: usize, tag: &str) -> Vec<(Vec<u8>, Signature)> {
+        (0..n)
+            .map(|i| {
+                let msg = format!("{tag} {i}").into_bytes();
+                let sig = key.sign(&msg);
+                (msg, sig)
+            })
+            .collect()
+    }
+
+    fn prepared(key: &SigningKey, signed: &[(Vec<u8>, Signature)]) -> Vec<Prepared> {
+        signed
+            .iter()
+            .map(|(m, s)| Prepared::new(key.verifying_key(), m, s).expect("well-formed"))
+            .collect()
+    }
+
+    /// The equation itself, on batches that mix keys: it holds when every signature is by the
+    /// key it is checked against, and fails when signatures by one key of the batch are
+    /// presented as another's.
+    #[test]
+    fn the_equation_keeps_each_keys_sum_its_own() {
+        let a = SigningKey::generate(&mut rand::rng());
+        let b = SigningKey::generate(&mut rand::rng());
+        let by_a = signed(&a, 10, "a");
+        let by_b = signed(&b, 10, "b");
+        let good: Vec<Prepared> = [prepared(&a, &by_a), prepared(&b, &by_b)].concat();
+        assert!(batch_holds(&good));
+        assert!(batch_holds(&prepared(&a, &by_a)));
+
+        // Valid under A, presented as B, among good signatures by both.
+        let mut swapped = good.clone();
+        swapped.extend(prepared(&b, &by_a[..1]));
+        assert!(!batch_holds(&swapped));
+        // Only A's, all presented as B, next to B's own.
+        let swapped: Vec<Prepared> = [prepared(&b, &by_a), prepared(&b, &by_b)].concat();
+        assert!(!batch_holds(&swapped));
+        // And through the verifier: the swapped ones fail, the others pass.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let v = BatchVerifier::spawn();
+            let mut tasks = Vec::new();
+            for (i, (msg, sig)) in by_a.iter().chain(&by_b).enumerate() {
+                let (v, msg, sig) = (v.clone(), msg.clone(), *sig);
+                // The first three of A's are presented as B's.
+                let as_key = if (3..10).contains(&i) { &a } else { &b };
+                let vk = as_key.verifying_key();
+                tasks.push(tokio::spawn(async move { v.verify(vk, &msg, sig).await }));
+            }
+            for (i, t) in tasks.into_iter().enumerate() {
+                assert_eq!(t.await.expect("task"), i >= 3, "signature {i}");
+            }
+            assert!(v.stats().rechecked > 0);
+        });
+    }
+
+    /// `s + ℓ`: the same signature with a non-canonical scalar.
+    fn non_canonical(sig: &Signature) -> Signature {
+        const ELL: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut s = *sig.s_bytes();
+        let mut carry = 0u16;
+        for (byte, l) in s.iter_mut().zip(ELL) {
+            let sum = u16::from(*byte) + u16::from(l) + carry;
+            *byte = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        Signature::from_components(*sig.r_bytes(), s)
+    }
+
+    /// Signatures `verify_strict` refuses before any curve arithmetic are refused by the
+    /// requesting worker, and never reach a batch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn malformed_signatures_are_refused_before_the_batch() {
+        let v = BatchVerifier::spawn();
+        let key = SigningKey::generate(&mut rand::rng());
+        let vk = key.verifying_key();
+        let msg = b"a message".to_vec();
+        let good = key.sign(&msg);
+
+        let high_s = non_canonical(&good);
+        assert!(vk.verify_strict(&msg, &high_s).is_err());
+        assert!(Prepared::new(vk, &msg, &high_s).is_none());
+
+        let off_curve = (0u8..=255)
+            .map(|y| {
+                let mut r = [0u8; 32];
+                r[0] = y;
+                r
+            })
+            .find(|r| CompressedEdwardsY(*r).decompress().is_none())
+            .expect("some y is off the curve");
+        let bad_r = Signature::from_components(off_curve, *good.s_bytes());
+        assert!(Prepared::new(vk, &msg, &bad_r).is_none());
+
+        // The identity, of small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let small_r = Signature::from_components(identity, *good.s_bytes());
+        assert!(Prepared::new(vk, &msg, &small_r).is_none());
+
+        let tasks: Vec<_> = [good, high_s, bad_r, small_r, good]
+            .into_iter()
+            .map(|sig| {
+                let (v, msg) = (v.clone(), msg.clone());
+                tokio::spawn(async move { v.verify(vk, &msg, sig).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(t.await.expect("task"));
+        }
+        assert_eq!(answers, [true, false, false, false, true]);
+        let s = v.stats();
+        assert_eq!((s.signatures, s.refused, s.rechecked), (2, 3, 0), "{s:?}");
+    }
+
+    /// Cost per signature of ed25519-dalek's `verify_batch` against this module's split
+    /// (preparation on the requesting worker, equation on the batching task), for batches by
+    /// one key. Run: `cargo test --release --lib keys::batch -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a test"]
+    fn cost_per_signature_old_and_new() {
+        let key = SigningKey::generate(&mut rand::rng());
+        let vk = key.verifying_key();
+        for n in [26usize, 64] {
+            // About the size of a digital ID's JWS signing input.
+            let batch: Vec<(Vec<u8>, Signature)> = (0..n)
+                .map(|i| {
+                    let msg = format!("{i:0>300}").into_bytes();
+                    let sig = key.sign(&msg);
+                    (msg, sig)
+                })
+                .collect();
+            let messages: Vec<&[u8]> = batch.iter().map(|(m, _)| m.as_slice()).collect();
+            let signatures: Vec<Signature> = batch.iter().map(|(_, s)| *s).collect();
+            let keys = vec![vk; n];
+            let rounds = 40_000 / n;
+            let per_sig = |f: &mut dyn FnMut()| {
+                for _ in 0..rounds / 10 {
+                    f();
+                }
+                let start = Instant::now();
+                for _ in 0..rounds {
+                    f();
+                }
+                start.elapsed().as_secs_f64() * 1e6 / (rounds * n) as f64
+            };
+            let old = per_sig(&mut || {
+                assert!(ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok());
+            });
+            let prepare = per_sig(&mut || {
+                for (m, s) in &batch {
+                    std::hint::black_box(Prepared::new(vk, m, s));
+                }
+            });
+            let checks: Vec<Prepared> = batch
+                .iter()
+                .map(|(m, s)| Prepared::new(vk, m, s).expect("ok"))
+                .collect();
+            let equation = per_sig(&mut || assert!(batch_holds(&checks)));
+            let strict = per_sig(&mut || {
+                for (m, s) in &batch {
+                    assert!(vk.verify_strict(m, s).is_ok());
+                }
+            });
+            println!(
+                "batch of {n:>2} by one key, µs a signature: verify_batch {old:.2} | new \
+                 {:.2} = prepare (worker) {prepare:.2} + equation (batching task) {equation:.2} \
+                 | verify_strict {strict:.2}",
+                prepare + equation
+            );
+        }
+    }
+
     /// Verifiers made on a runtime that has ended check in place on the next.
     #[test]
     fn survives_its_runtime() {
