@@ -134,7 +134,8 @@ pub struct BatchStats {
     pub rechecked: u64,
     /// Signatures refused by the requesting worker before the hand-off (in no round).
     pub refused: u64,
-    /// Time spent verifying in rounds, in nanoseconds (on whichever worker ran the round).
+    /// Time spent verifying in rounds, in nanoseconds (on whichever worker ran the round);
+    /// the preparation on the requesting workers is not in it.
     pub busy_ns: u64,
 }
 
