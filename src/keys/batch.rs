@@ -29,9 +29,10 @@
 //! If a batch fails, each signature in it is checked again on its own with `verify_strict`,
 //! so one bad token never fails the others and every rejection is a strict one. A batch may
 //! still accept what `verify_strict` would not in one case, as `verify_batch` may: an `R` or
-//! `A` with a small torsion component (not of small order) whose torsion the random `z_i`
-//! happen to cancel (a chance of about 1 in 8 for each such signature). The keys are our own
-//! issuers', and such an `R` proves nothing without the key's secret.
+//! `A` with a torsion component (not itself of small order) that the random `z_i` happen to
+//! cancel (a chance between one in two and one in eight, by the torsion's order). The keys are
+//! our own issuers', and such an `R` still has to satisfy the equation in the prime-order
+//! subgroup, which takes the key's secret: a signature malleated by its signer, not a forgery.
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
