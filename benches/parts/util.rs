@@ -229,7 +229,9 @@ pub struct Wrk {
     /// CPU seconds (user + system) wrk itself used in the timed window: from when it says
     /// `Running …` (its script loaded and `init()` done) until it prints its figures.
     pub cpu_s: f64,
-    /// wrk's peak resident memory (VmHWM) in bytes, read as the run ends.
+    /// wrk's peak resident memory (VmHWM) in bytes: read when the timed window starts (its
+    /// script and any pre-formatted requests are loaded by then) and again as it ends, if
+    /// wrk has not exited yet (an exited wrk has no memory figures left).
     pub peak_bytes: u64,
 }
 
@@ -292,9 +294,12 @@ pub fn wrk(url: &str, script: Option<&Path>, secs: u64, conns: u64) -> Wrk {
         let Ok(line) = line else { break };
         if cpu_start.is_none() && line.starts_with("Running ") {
             cpu_start = process_cpu(pid);
-        } else if cpu_start.is_some() && cpu_end.is_none() && line.contains("Thread Stats") {
-            cpu_end = process_cpu(pid);
             peak = process_peak(pid).unwrap_or(0);
+        } else if cpu_start.is_some() && cpu_end.is_none() && line.contains("Thread Stats") {
+            // wrk may have printed everything and exited by now: the stat of the exited
+            // process (not yet waited for) still holds its CPU time, its status no memory.
+            cpu_end = process_cpu(pid);
+            peak = peak.max(process_peak(pid).unwrap_or(0));
         }
         text.push_str(&line);
         text.push('\n');
