@@ -1,6 +1,12 @@
 //! In-process figures for the hot path: Ed25519 verification (raw and through josekit's
-//! traits), full QR verification (`verification::verify_qr`), status lookup, QR rendering.
-//! Run: `cargo bench --bench hot_path`. Prints one line per figure; nothing is asserted.
+//! traits), full QR verification (`verification::verify_qr`), a repeated scan through the
+//! whole router (`POST /api/v1/verify`, middleware and JSON included), status lookup, QR
+//! rendering. Run: `cargo bench --bench hot_path`. Prints one line per figure; nothing is
+//! asserted.
+//!
+//! `HOT_PATH_PROFILE=N` runs only N repeated scans through the router (after one warm-up
+//! scan) and exits: a short, steady loop to run under a profiler, e.g.
+//! `HOT_PATH_PROFILE=20000 valgrind --tool=callgrind target/release/deps/hot_path-…`.
 
 mod common;
 
@@ -31,6 +37,21 @@ fn rate<F: FnMut(usize)>(name: &str, min_time: Duration, mut f: F) -> f64 {
     per_sec
 }
 
+/// A `POST /api/v1/verify` of `body` through the router, answered 200; the answer's length.
+async fn verify_via_router(router: &axum::Router, body: &str) -> usize {
+    use tower::ServiceExt as _;
+    let req = axum::http::Request::post("/api/v1/verify")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_owned()))
+        .expect("request");
+    let res = router.clone().oneshot(req).await.expect("answer");
+    assert_eq!(res.status(), 200);
+    axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .expect("body")
+        .len()
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -43,6 +64,23 @@ fn main() {
         .block_on(App::build(Config::for_tests(url, dir.join("keys"))))
         .expect("app");
     let agency = sanad::domain::AgencyCode::parse("MOSD").expect("code");
+    let router = sanad::web::router(app.clone());
+    let id_body =
+        serde_json::json!({ "qr": rt.block_on(common::issue_digital_id(&app)) }).to_string();
+    if let Some(n) = std::env::var("HOT_PATH_PROFILE")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        let len = rt.block_on(verify_via_router(&router, &id_body));
+        println!("answer: {len} bytes");
+        rt.block_on(async {
+            for _ in 0..n {
+                black_box(verify_via_router(&router, &id_body).await);
+            }
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     // Issue credentials through the real issuance path (one transaction each).
     let n_issue = 2000;
@@ -107,6 +145,13 @@ fn main() {
         |_| {
             let v = rt.block_on(sanad::verification::verify_qr(&app, &texts[0], None));
             black_box(serde_json::to_vec(&v).expect("json"));
+        },
+    );
+    rate(
+        "router: POST /api/v1/verify, repeated digital ID (1 core)",
+        min,
+        |_| {
+            black_box(rt.block_on(verify_via_router(&router, &id_body)));
         },
     );
     rate("status lookup in memory", min, |i| {

@@ -40,8 +40,31 @@ pub struct App {
     /// Operators' counters (`GET /metrics`).
     pub metrics: crate::metrics::Metrics,
     published: Mutex<HashMap<(u32, String), Published>>,
-    agencies: RwLock<HashMap<String, AgencyRow>>,
+    agencies: RwLock<Agencies>,
     qr_cache: Mutex<HashMap<QrCacheKey, Arc<Vec<u8>>>>,
+}
+
+/// The agencies known here, with what every scan asks of them worked out once per reload.
+#[derive(Debug)]
+struct Agencies {
+    by_code: HashMap<String, AgencyRow>,
+    /// The non-empty base URLs, without trailing slashes: the origin check of every scanned
+    /// QR compares its link with each.
+    bases: Vec<String>,
+}
+
+impl Agencies {
+    fn new(rows: Vec<AgencyRow>) -> Self {
+        let bases = rows
+            .iter()
+            .filter(|a| !a.base_url.is_empty())
+            .map(|a| a.base_url.trim_end_matches('/').to_owned())
+            .collect();
+        Self {
+            by_code: rows.into_iter().map(|a| (a.code.clone(), a)).collect(),
+            bases,
+        }
+    }
 }
 
 /// Entries kept in the rendered-QR cache before it is cleared (a QR never changes, so a
@@ -185,7 +208,7 @@ impl App {
             batch: Default::default(),
             metrics: Default::default(),
             published: Mutex::new(HashMap::new()),
-            agencies: RwLock::new(agencies.into_iter().map(|a| (a.code.clone(), a)).collect()),
+            agencies: RwLock::new(Agencies::new(agencies)),
             qr_cache: Mutex::new(HashMap::new()),
         });
         Ok(app)
@@ -255,8 +278,7 @@ impl App {
     /// Re-read agencies (after a trust import or `agencies add`).
     pub async fn reload_agencies(&self) -> anyhow::Result<()> {
         let rows = self.store.list_agencies().await?;
-        *self.agencies.write().unwrap_or_else(|p| p.into_inner()) =
-            rows.into_iter().map(|a| (a.code.clone(), a)).collect();
+        *self.agencies.write().unwrap_or_else(|p| p.into_inner()) = Agencies::new(rows);
         Ok(())
     }
 
@@ -269,9 +291,17 @@ impl App {
     /// All agencies known here, local and imported.
     pub fn agencies(&self) -> Vec<AgencyRow> {
         let g = self.agencies.read().unwrap_or_else(|p| p.into_inner());
-        let mut v: Vec<_> = g.values().cloned().collect();
+        let mut v: Vec<_> = g.by_code.values().cloned().collect();
         v.sort_by(|a, b| a.code.cmp(&b.code));
         v
+    }
+
+    /// Whether `pred` holds for any agency's base URL (non-empty, trailing slashes trimmed).
+    /// Unlike [`App::agencies`], nothing is copied: the verification hot path asks this on
+    /// every scanned QR.
+    pub fn any_agency_base(&self, pred: impl FnMut(&str) -> bool) -> bool {
+        let g = self.agencies.read().unwrap_or_else(|p| p.into_inner());
+        g.bases.iter().map(String::as_str).any(pred)
     }
 
     /// The key that signs deployment-wide documents (status lists, the trust list,
@@ -286,7 +316,7 @@ impl App {
     /// Public description of an agency (falls back to the code alone if unknown).
     pub fn issuer(&self, code: &str) -> PublicIssuer {
         let g = self.agencies.read().unwrap_or_else(|p| p.into_inner());
-        match g.get(code) {
+        match g.by_code.get(code) {
             Some(a) => PublicIssuer {
                 code: a.code.clone(),
                 name_ar: a.name_ar.clone(),
@@ -307,6 +337,7 @@ impl App {
         self.agencies
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .by_code
             .contains_key(code)
     }
 

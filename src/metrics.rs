@@ -29,6 +29,31 @@ struct Histogram {
 /// officer saw).
 type VerifyKey = (String, String, String);
 
+/// One verification counter: the total since start and what was counted since the last
+/// flush, by UTC day number (days since the epoch). Counters are few (channels × agencies ×
+/// outcomes) and found by comparing borrowed labels, so counting allocates nothing once a
+/// label set has been seen.
+#[derive(Debug)]
+struct VerifyCount {
+    key: VerifyKey,
+    total: u64,
+    pending: Vec<(i64, i64)>,
+}
+
+impl VerifyCount {
+    fn is(&self, channel: &str, verifier: &str, outcome: &str) -> bool {
+        self.key.2 == outcome && self.key.1 == verifier && self.key.0 == channel
+    }
+
+    /// Add `n` to day `day`'s pending count.
+    fn add_pending(&mut self, day: i64, n: i64) {
+        match self.pending.iter_mut().rev().find(|(d, _)| *d == day) {
+            Some((_, m)) => *m += n,
+            None => self.pending.push((day, n)),
+        }
+    }
+}
+
 /// One route's histograms by (method, status).
 type RouteRow = Vec<((String, u16), Histogram)>;
 
@@ -39,9 +64,7 @@ pub struct Metrics {
     /// By route, then by (method, status): looked up with borrowed strings, so counting a
     /// request allocates only the first time a route is seen.
     requests: Mutex<HashMap<String, RouteRow>>,
-    verifications: Mutex<BTreeMap<VerifyKey, u64>>,
-    /// Counted since the last flush, by UTC day number (days since the epoch).
-    pending: Mutex<HashMap<(i64, VerifyKey), i64>>,
+    verifications: Mutex<Vec<VerifyCount>>,
     issued: Mutex<BTreeMap<(String, String), u64>>,
     changes: Mutex<BTreeMap<(String, String), u64>>,
 }
@@ -52,7 +75,6 @@ impl Default for Metrics {
             started: Instant::now(),
             requests: Mutex::default(),
             verifications: Mutex::default(),
-            pending: Mutex::default(),
             issued: Mutex::default(),
             changes: Mutex::default(),
         }
@@ -100,11 +122,22 @@ impl Metrics {
 
     /// Count one verification.
     pub fn verification(&self, channel: &str, verifier: &str, outcome: &str) {
-        let key = (channel.to_owned(), verifier.to_owned(), outcome.to_owned());
-        *lock(&self.verifications).entry(key.clone()).or_default() += 1;
-        *lock(&self.pending)
-            .entry((crate::storage::now() / 86_400, key))
-            .or_default() += 1;
+        let day = crate::storage::now() / 86_400;
+        let mut g = lock(&self.verifications);
+        let i = match g.iter().position(|c| c.is(channel, verifier, outcome)) {
+            Some(i) => i,
+            None => {
+                g.push(VerifyCount {
+                    key: (channel.to_owned(), verifier.to_owned(), outcome.to_owned()),
+                    total: 0,
+                    pending: Vec::new(),
+                });
+                g.len() - 1
+            }
+        };
+        let c = &mut g[i];
+        c.total += 1;
+        c.add_pending(day, 1);
     }
 
     /// Count one issuance.
@@ -126,23 +159,30 @@ impl Metrics {
         &self,
         store: &crate::storage::Store,
     ) -> Result<(), crate::storage::StoreError> {
-        let batch: Vec<_> = std::mem::take(&mut *lock(&self.pending))
-            .into_iter()
+        let batch: Vec<(i64, VerifyKey, i64)> = lock(&self.verifications)
+            .iter_mut()
+            .flat_map(|c| {
+                let key = &c.key;
+                c.pending.drain(..).map(move |(d, n)| (d, key.clone(), n))
+            })
             .collect();
         if batch.is_empty() {
             return Ok(());
         }
         let rows: Vec<_> = batch
             .iter()
-            .map(|((d, (c, v, o)), n)| {
+            .map(|(d, (c, v, o), n)| {
                 let day = crate::render::pages::date(d * 86_400);
                 (day, c.clone(), v.clone(), o.clone(), *n)
             })
             .collect();
         if let Err(e) = store.add_verification_counts(&rows).await {
-            let mut g = lock(&self.pending);
-            for (k, n) in batch {
-                *g.entry(k).or_default() += n;
+            // Put back: the counters are never removed, so each key is still there.
+            let mut g = lock(&self.verifications);
+            for (d, (c, v, o), n) in batch {
+                if let Some(count) = g.iter_mut().find(|x| x.is(&c, &v, &o)) {
+                    count.add_pending(d, n);
+                }
             }
             return Err(e);
         }
@@ -217,7 +257,11 @@ impl Metrics {
             "# HELP sanad_verifications_total Verifications by channel, verifying agency and outcome."
         );
         let _ = writeln!(o, "# TYPE sanad_verifications_total counter");
-        for ((c, v, out), n) in lock(&self.verifications).iter() {
+        let verifications: BTreeMap<VerifyKey, u64> = lock(&self.verifications)
+            .iter()
+            .map(|c| (c.key.clone(), c.total))
+            .collect();
+        for ((c, v, out), n) in &verifications {
             let _ = writeln!(
                 o,
                 "sanad_verifications_total{{channel=\"{}\",verifier=\"{}\",outcome=\"{}\"}} {n}",
@@ -291,6 +335,48 @@ mod tests {
         assert!(t.contains(
             "sanad_http_request_duration_seconds_count{route=\"/v/{id}\",method=\"GET\",status=\"200\"} 2"
         ));
+    }
+
+    #[test]
+    fn verifications_are_counted_by_labels_and_rendered_in_order() {
+        let m = Metrics::default();
+        m.verification("public", "public", "valid");
+        m.verification("public", "public", "revoked");
+        m.verification("public", "public", "valid");
+        m.verification("officer", "MOSD", "active");
+        let t = m.render(&[]);
+        let lines: Vec<&str> = t
+            .lines()
+            .filter(|l| l.starts_with("sanad_verifications_total{"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "sanad_verifications_total{channel=\"officer\",verifier=\"MOSD\",outcome=\"active\"} 1",
+                "sanad_verifications_total{channel=\"public\",verifier=\"public\",outcome=\"revoked\"} 1",
+                "sanad_verifications_total{channel=\"public\",verifier=\"public\",outcome=\"valid\"} 2",
+            ]
+        );
+        let g = lock(&m.verifications);
+        let valid = g
+            .iter()
+            .find(|c| c.is("public", "public", "valid"))
+            .expect("counted");
+        let today = crate::storage::now() / 86_400;
+        assert_eq!(valid.pending, [(today, 2)]);
+    }
+
+    #[test]
+    fn pending_counts_merge_by_day() {
+        let mut c = VerifyCount {
+            key: ("public".into(), "public".into(), "valid".into()),
+            total: 0,
+            pending: vec![],
+        };
+        c.add_pending(10, 1);
+        c.add_pending(11, 2);
+        c.add_pending(10, 3);
+        assert_eq!(c.pending, [(10, 4), (11, 2)]);
     }
 
     #[test]

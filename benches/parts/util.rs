@@ -226,17 +226,52 @@ pub struct Wrk {
     pub p99_ms: f64,
     pub requests: u64,
     pub non2xx: u64,
-    /// CPU seconds (user + system) wrk itself used.
+    /// CPU seconds (user + system) wrk itself used in the timed window: from when it says
+    /// `Running …` (its script loaded and `init()` done) until it prints its figures.
     pub cpu_s: f64,
+    /// wrk's peak resident memory (VmHWM) in bytes: read when the timed window starts (its
+    /// script and any pre-formatted requests are loaded by then) and again as it ends, if
+    /// wrk has not exited yet (an exited wrk has no memory figures left).
+    pub peak_bytes: u64,
+}
+
+/// User + system CPU seconds of process `pid` so far (`/proc/<pid>/stat`, clock ticks of
+/// 10 ms); `None` once it has gone.
+fn process_cpu(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// Peak resident memory of process `pid` in bytes (`VmHWM` in `/proc/<pid>/status`).
+fn process_peak(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 /// Run wrk (one thread, `conns` connections, `secs` seconds) with an optional Lua script.
-/// wrk runs under `sh`, whose `times` then prints the CPU time wrk used (the load generator
-/// shares the cores with the server, so its share bounds what the server can reach).
+///
+/// wrk's own CPU time is read from `/proc/<pid>/stat` over the timed window only: wrk loads
+/// its script and runs its `init()` (which may pre-format hundreds of thousands of requests)
+/// before it prints `Running …`, and prints its figures only after the window. Its standard
+/// output is made line-buffered (`stdbuf -oL`) so those lines arrive as they are written.
+/// The load generator shares the cores with the server, so its share bounds what the
+/// server can reach.
 pub fn wrk(url: &str, script: Option<&Path>, secs: u64, conns: u64) -> Wrk {
-    let mut c = Command::new("sh");
-    c.args(["-c", "wrk \"$@\" && times", "sh"]);
+    use std::io::BufRead as _;
+    let mut c = Command::new("stdbuf");
     c.args([
+        "-oL",
+        "wrk",
         "-t1",
         &format!("-c{conns}"),
         &format!("-d{secs}s"),
@@ -245,8 +280,31 @@ pub fn wrk(url: &str, script: Option<&Path>, secs: u64, conns: u64) -> Wrk {
     if let Some(s) = script {
         c.arg("-s").arg(s);
     }
-    let out = c.arg(url).output().expect("wrk runs (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut child = c
+        .arg(url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("wrk runs (apt-get install wrk; stdbuf is in coreutils)");
+    // `stdbuf` execs wrk, so the child's pid is wrk's.
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("stdout");
+    let (mut cpu_start, mut cpu_end, mut peak) = (None, None, 0);
+    let mut text = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        if cpu_start.is_none() && line.starts_with("Running ") {
+            cpu_start = process_cpu(pid);
+            peak = process_peak(pid).unwrap_or(0);
+        } else if cpu_start.is_some() && cpu_end.is_none() && line.contains("Thread Stats") {
+            // wrk may have printed everything and exited by now: the stat of the exited
+            // process (not yet waited for) still holds its CPU time, its status no memory.
+            cpu_end = process_cpu(pid);
+            peak = peak.max(process_peak(pid).unwrap_or(0));
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    let _ = child.wait();
     let field = |prefix: &str, n: usize| -> Option<String> {
         text.lines()
             .find(|l| l.trim_start().starts_with(prefix))
@@ -276,21 +334,13 @@ pub fn wrk(url: &str, script: Option<&Path>, secs: u64, conns: u64) -> Wrk {
         .and_then(|l| l.split_whitespace().last())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    // `times`: the shell's user and system time, then its children's (wrk's), as `0m1.234s`.
-    let cpu_s = text
-        .lines()
-        .last()
-        .map(|l| {
-            l.split_whitespace()
-                .filter_map(|t| {
-                    let (m, s) = t.strip_suffix('s')?.split_once('m')?;
-                    Some(m.parse::<f64>().ok()? * 60.0 + s.parse::<f64>().ok()?)
-                })
-                .sum()
-        })
-        .unwrap_or(0.0);
+    let cpu_s = match (cpu_start, cpu_end) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    };
     Wrk {
         cpu_s,
+        peak_bytes: peak,
         rps: field("Requests/sec:", 1)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0),

@@ -22,6 +22,15 @@ pub enum KeyStatus {
 }
 
 impl KeyStatus {
+    /// The stored and serialized name (`active`, `retired`, `revoked`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retired => "retired",
+            Self::Revoked => "revoked",
+        }
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "active" => Self::Active,
@@ -394,4 +403,26 @@ pub async fn revoke(
         return Ok(Some(generate_key(store, dir, agency, actor).await?));
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_status_names_round_trip_and_match_serde() {
+        for s in [KeyStatus::Active, KeyStatus::Retired, KeyStatus::Revoked] {
+            // A match that stops compiling when a state is added, so it is added here too.
+            match s {
+                KeyStatus::Active | KeyStatus::Retired | KeyStatus::Revoked => {}
+            }
+            assert_eq!(KeyStatus::parse(s.as_str()), s);
+            assert_eq!(
+                serde_json::to_value(s).expect("serializes"),
+                serde_json::Value::String(s.as_str().to_owned())
+            );
+            // What the verification answer said before `as_str` existed.
+            assert_eq!(format!("{s:?}").to_lowercase(), s.as_str());
+        }
+    }
 }

@@ -24,9 +24,19 @@ const SAMPLE: usize = 8;
 /// Scans counted per entry (saturating).
 const MAX_HITS: u8 = 3;
 
+/// What a token that verified is remembered with.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    /// The key id its header named: the same bytes pass the header checks again, so a
+    /// repeat skips them (base64 and JSON of the header) and looks the key up by this.
+    pub kid: Box<str>,
+    /// Its checked claims.
+    pub claims: CheckedClaims,
+}
+
 struct Slot {
     token: Arc<str>,
-    claims: Arc<CheckedClaims>,
+    claims: Arc<VerifiedToken>,
     hits: u8,
 }
 
@@ -37,14 +47,14 @@ struct Shard {
 }
 
 impl Shard {
-    fn get(&mut self, token: &str) -> Option<Arc<CheckedClaims>> {
+    fn get(&mut self, token: &str) -> Option<Arc<VerifiedToken>> {
         let i = *self.index.get(token)?;
         let s = &mut self.slots[i];
         s.hits = (s.hits + 1).min(MAX_HITS);
         Some(s.claims.clone())
     }
 
-    fn put(&mut self, token: &str, claims: Arc<CheckedClaims>, capacity: usize) {
+    fn put(&mut self, token: &str, claims: Arc<VerifiedToken>, capacity: usize) {
         if let Some(&i) = self.index.get(token) {
             self.slots[i].claims = claims;
             return;
@@ -116,8 +126,8 @@ impl VerifiedTokens {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The checked claims of a token verified before.
-    pub fn get(&self, token: &str) -> Option<Arc<CheckedClaims>> {
+    /// A token verified before: its key id and checked claims.
+    pub fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         self.shard(token).get(token)
     }
 
@@ -141,11 +151,14 @@ impl VerifiedTokens {
         self.len() == 0
     }
 
-    /// Remember a token that verified.
-    pub fn put(&self, token: &str, claims: CheckedClaims) -> Arc<CheckedClaims> {
-        let claims = Arc::new(claims);
-        self.shard(token).put(token, claims.clone(), self.per_shard);
-        claims
+    /// Remember a token that verified with key `kid`.
+    pub fn put(&self, token: &str, kid: &str, claims: CheckedClaims) -> Arc<VerifiedToken> {
+        let v = Arc::new(VerifiedToken {
+            kid: kid.into(),
+            claims,
+        });
+        self.shard(token).put(token, v.clone(), self.per_shard);
+        v
     }
 }
 
@@ -170,11 +183,13 @@ mod tests {
     #[test]
     fn keeps_and_bounds() {
         let c = VerifiedTokens::with_capacity(16 * 8);
-        let cl = c.put("t1", claims(1));
-        assert_eq!(c.get("t1").expect("hit").raw, cl.raw);
+        let cl = c.put("t1", "k1", claims(1));
+        let hit = c.get("t1").expect("hit");
+        assert_eq!(hit.claims.raw, cl.claims.raw);
+        assert_eq!(&*hit.kid, "k1");
         assert!(c.get("t2").is_none());
         for i in 0..10_000 {
-            c.put(&format!("tok{i}"), claims(i));
+            c.put(&format!("tok{i}"), "k", claims(i));
         }
         assert!(c.len() <= 16 * 8, "{}", c.len());
         c.clear();
@@ -193,12 +208,12 @@ mod tests {
                 if c.get(h).is_some() {
                     hits += usize::from(round >= 10);
                 } else {
-                    c.put(h, proto.clone());
+                    c.put(h, "k", proto.clone());
                 }
                 total += usize::from(round >= 10);
             }
             for k in 0..64 {
-                c.put(&format!("once-{round}-{k}"), proto.clone());
+                c.put(&format!("once-{round}-{k}"), "k", proto.clone());
             }
         }
         let rate = hits as f64 / total as f64;
@@ -219,7 +234,7 @@ mod tests {
             for t in &tokens {
                 let hit = c.get(t).is_some();
                 if !hit {
-                    c.put(t, proto.clone());
+                    c.put(t, "k", proto.clone());
                 }
                 if round >= 4 {
                     total += 1;

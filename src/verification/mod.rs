@@ -50,6 +50,25 @@ pub enum Outcome {
     Undetermined,
 }
 
+impl Outcome {
+    /// The outcome's name as it is serialized (`valid`, `key_revoked`, …), for metric labels
+    /// without a trip through `serde_json` on every request.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Suspended => "suspended",
+            Self::Revoked => "revoked",
+            Self::Superseded => "superseded",
+            Self::KeyRevoked => "key_revoked",
+            Self::UnknownIssuer => "unknown_issuer",
+            Self::Invalid => "invalid",
+            Self::DocumentMismatch => "document_mismatch",
+            Self::NotFound => "not_found",
+            Self::Undetermined => "undetermined",
+        }
+    }
+}
+
 /// One named check.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema, PartialEq, Eq)]
 pub struct Check {
@@ -128,29 +147,29 @@ pub async fn verify_qr(app: &App, text: &str, document: Option<&[u8]>) -> Verifi
 pub fn origin_check(app: &App, text: &str) -> Check {
     let text = text.trim();
     let link = text.split('#').next().unwrap_or_default();
-    let trusted = std::iter::once(app.config.public_base().to_owned())
-        .chain(app.agencies().into_iter().map(|a| a.base_url))
-        .filter(|b| !b.is_empty())
-        .any(|base| {
-            let base = base.trim_end_matches('/');
-            link.strip_prefix(base)
-                .is_some_and(|rest| rest.starts_with("/v/"))
-        });
-    let origin: String = link
-        .split("/v/")
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(80)
-        .collect();
+    let under = |base: &str| {
+        let base = base.trim_end_matches('/');
+        link.strip_prefix(base)
+            .is_some_and(|rest| rest.starts_with("/v/"))
+    };
+    let own = app.config.public_base();
+    let trusted = (!own.is_empty() && under(own)) || app.any_agency_base(under);
+    let detail = if trusted {
+        "this deployment or a trusted one".into()
+    } else {
+        let origin: String = link
+            .split("/v/")
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(80)
+            .collect();
+        format!("the link points elsewhere: {origin}")
+    };
     Check {
         name: "origin",
         ok: trusted,
-        detail: Some(if trusted {
-            "this deployment or a trusted one".into()
-        } else {
-            format!("the link points elsewhere: {origin}")
-        }),
+        detail: Some(detail),
     }
 }
 
@@ -163,23 +182,37 @@ pub async fn verify_token(
     document: Option<&[u8]>,
 ) -> Verification {
     let token = token.trim();
-    let mut checks = Vec::with_capacity(6);
-    // Only a QR token: every other kind Sanad signs has another `typ` (keys::kind).
-    let header = match kind::expect(token, Artefact::QrToken) {
-        Ok(h) => h,
-        Err(TokenError::UnknownKid) => {
-            checks.push(pass("format", None));
-            return Verification::fail(
-                Outcome::UnknownIssuer,
-                "the token names no key".into(),
-                checks,
-                "issuer_trusted",
-            );
-        }
-        Err(e) => return Verification::fail(Outcome::Invalid, e.to_string(), checks, "format"),
+    // Room for every check a scanned QR can get (`origin` is put first by `verify_qr`, a
+    // file adds `document_digest`), so the list never grows on the way.
+    let mut checks = Vec::with_capacity(8);
+    // A token verified before passed the header checks below then, and the same bytes pass
+    // them again: a repeat takes its key id from the cache instead of decoding the header.
+    let cached = app.verified.get(token);
+    let header_kid;
+    let kid: &str = match &cached {
+        Some(v) => &v.kid,
+        // Only a QR token: every other kind Sanad signs has another `typ` (keys::kind).
+        None => match kind::expect(token, Artefact::QrToken) {
+            Ok(h) => {
+                header_kid = h.kid;
+                &header_kid
+            }
+            Err(TokenError::UnknownKid) => {
+                checks.push(pass("format", None));
+                return Verification::fail(
+                    Outcome::UnknownIssuer,
+                    "the token names no key".into(),
+                    checks,
+                    "issuer_trusted",
+                );
+            }
+            Err(e) => {
+                return Verification::fail(Outcome::Invalid, e.to_string(), checks, "format");
+            }
+        },
     };
     checks.push(pass("format", None));
-    let Some(key) = app.keys.get(&header.kid) else {
+    let Some(key) = app.keys.get(kid) else {
         return Verification::fail(
             Outcome::UnknownIssuer,
             "signed by a key this deployment does not trust".into(),
@@ -187,8 +220,8 @@ pub async fn verify_token(
             "issuer_trusted",
         );
     };
-    let claims = match app.verified.get(token) {
-        Some(c) => c,
+    let verified = match &cached {
+        Some(v) => std::sync::Arc::clone(v),
         None => {
             let verified =
                 crate::keys::batch::verify_compact_batched(token, key.verifier.key(), &app.batch)
@@ -222,9 +255,10 @@ pub async fn verify_token(
                     "issuer_trusted",
                 );
             }
-            app.verified.put(token, claims)
+            app.verified.put(token, kid, claims)
         }
     };
+    let claims = &verified.claims;
     checks.push(pass("issuer_trusted", Some(key.agency.to_string())));
     checks.push(pass("signature", None));
     if let Some(id) = expected_id
@@ -278,10 +312,7 @@ pub(crate) async fn key_and_status(
             "key_status",
         ));
     }
-    checks.push(pass(
-        "key_status",
-        Some(format!("{:?}", key.status).to_lowercase()),
-    ));
+    checks.push(pass("key_status", Some(key.status.as_str().to_owned())));
     let live = match &key.origin {
         None => live_status(app, list, idx, id).await,
         Some(origin) => match app.remote.status(&app.keys, origin, list, idx).await {
@@ -502,4 +533,51 @@ pub(crate) async fn with_document(app: &App, mut p: PublicCredential) -> PublicC
         p.document = PublicDocument::from_subject(&c.subject_json);
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every outcome, by a match that stops compiling when one is added.
+    fn all_outcomes() -> Vec<Outcome> {
+        let all = vec![
+            Outcome::Valid,
+            Outcome::Suspended,
+            Outcome::Revoked,
+            Outcome::Superseded,
+            Outcome::KeyRevoked,
+            Outcome::UnknownIssuer,
+            Outcome::Invalid,
+            Outcome::DocumentMismatch,
+            Outcome::NotFound,
+            Outcome::Undetermined,
+        ];
+        for o in &all {
+            match o {
+                Outcome::Valid
+                | Outcome::Suspended
+                | Outcome::Revoked
+                | Outcome::Superseded
+                | Outcome::KeyRevoked
+                | Outcome::UnknownIssuer
+                | Outcome::Invalid
+                | Outcome::DocumentMismatch
+                | Outcome::NotFound
+                | Outcome::Undetermined => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn outcome_names_are_the_serialized_ones() {
+        for o in all_outcomes() {
+            assert_eq!(
+                serde_json::to_value(o).expect("serializes"),
+                serde_json::Value::String(o.as_str().to_owned()),
+                "{o:?}"
+            );
+        }
+    }
 }
