@@ -116,6 +116,25 @@ fn batch_holds(checks: &[Prepared]) -> bool {
     EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity()
 }
 
+/// Prepares each check and runs the batch equation over them all, as a busy server does
+/// (preparation on the workers, the equation on the batching task), in one call: what the
+/// benchmark's in-process batch row measures. `false` if any check is refused or the
+/// equation fails; the server would then re-check each with `verify_strict`.
+pub fn verify_all(checks: &[(VerifyingKey, &[u8], Signature)]) -> bool {
+    let prepared: Option<Vec<Prepared>> = checks
+        .iter()
+        .map(|(key, message, signature)| Prepared::new(*key, message, signature))
+        .collect();
+    match prepared {
+        Some(p) if p.len() >= 2 => batch_holds(&p),
+        Some(p) => p
+            .iter()
+            .zip(checks)
+            .all(|(_, (key, message, signature))| key.verify_strict(message, signature).is_ok()),
+        None => false,
+    }
+}
+
 struct Job {
     check: Prepared,
     /// Kept for `verify_strict` (a lone check, or a failed batch).
@@ -397,6 +416,33 @@ mod tests {
         }
         let s = v.stats();
         assert_eq!((s.rounds, s.signatures, s.rechecked), (40, 40, 0), "{s:?}");
+    }
+
+    /// `verify_all` (the benchmark's in-process batch) accepts a batch of good signatures by
+    /// two keys, and refuses it when one signature is swapped for another message's or
+    /// claimed by the other key; a lone check is strict.
+    #[test]
+    fn verify_all_checks_every_signature() {
+        let (a, b) = (
+            SigningKey::generate(&mut rand::rng()),
+            SigningKey::generate(&mut rand::rng()),
+        );
+        let msgs: Vec<Vec<u8>> = (0..10).map(|i| format!("all {i}").into_bytes()).collect();
+        let signer = |i: usize| if i.is_multiple_of(3) { &b } else { &a };
+        let good: Vec<(VerifyingKey, &[u8], Signature)> = msgs
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (signer(i).verifying_key(), m.as_slice(), signer(i).sign(m)))
+            .collect();
+        assert!(verify_all(&good));
+        let mut wrong_message = good.clone();
+        wrong_message[4].2 = a.sign(b"another message");
+        assert!(!verify_all(&wrong_message));
+        let mut wrong_key = good.clone();
+        wrong_key[3].0 = a.verifying_key();
+        assert!(!verify_all(&wrong_key));
+        assert!(verify_all(&good[..1]));
+        assert!(!verify_all(&wrong_message[4..5]));
     }
 
     /// Outside a runtime there is no task: the check is made in place, strictly.

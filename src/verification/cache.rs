@@ -35,38 +35,71 @@ pub struct VerifiedToken {
 }
 
 struct Slot {
-    token: Arc<str>,
+    /// The token's hash, its key in the shard's index.
+    hash: u64,
+    /// The token itself: a hash that matches names this slot only if the text does too.
+    token: Box<str>,
     claims: Arc<VerifiedToken>,
     hits: u8,
 }
 
+/// The index's hasher: its keys are already hashes of the token (keyed SipHash, once per
+/// lookup), so it passes them through instead of hashing a few hundred bytes again.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl std::hash::Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys reach it; fold anything else rather than panic.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 #[derive(Default)]
 struct Shard {
-    index: HashMap<Arc<str>, usize>,
+    index: HashMap<u64, usize, std::hash::BuildHasherDefault<Prehashed>>,
     slots: Vec<Slot>,
 }
 
 impl Shard {
-    fn get(&mut self, token: &str) -> Option<Arc<VerifiedToken>> {
-        let i = *self.index.get(token)?;
+    fn get(&mut self, hash: u64, token: &str) -> Option<Arc<VerifiedToken>> {
+        let i = *self.index.get(&hash)?;
         let s = &mut self.slots[i];
+        if &*s.token != token {
+            return None;
+        }
         s.hits = (s.hits + 1).min(MAX_HITS);
         Some(s.claims.clone())
     }
 
-    fn put(&mut self, token: &str, claims: Arc<VerifiedToken>, capacity: usize) {
-        if let Some(&i) = self.index.get(token) {
-            self.slots[i].claims = claims;
+    fn put(&mut self, hash: u64, token: &str, claims: Arc<VerifiedToken>, capacity: usize) {
+        if let Some(&i) = self.index.get(&hash) {
+            // The same token again, or another with the same 64-bit hash: either way this
+            // slot now holds the one just verified.
+            let s = &mut self.slots[i];
+            if &*s.token != token {
+                s.token = token.into();
+                s.hits = 0;
+            }
+            s.claims = claims;
             return;
         }
-        let token: Arc<str> = token.into();
         let slot = Slot {
-            token: token.clone(),
+            hash,
+            token: token.into(),
             claims,
             hits: 0,
         };
         if self.slots.len() < capacity {
-            self.index.insert(token, self.slots.len());
+            self.index.insert(hash, self.slots.len());
             self.slots.push(slot);
             return;
         }
@@ -85,8 +118,8 @@ impl Shard {
                 self.slots[j].hits = self.slots[j].hits.saturating_sub(1);
             }
         }
-        self.index.remove(&self.slots[victim].token);
-        self.index.insert(token, victim);
+        self.index.remove(&self.slots[victim].hash);
+        self.index.insert(hash, victim);
         self.slots[victim] = slot;
     }
 }
@@ -120,15 +153,21 @@ impl VerifiedTokens {
         }
     }
 
-    fn shard(&self, token: &str) -> std::sync::MutexGuard<'_, Shard> {
-        self.shards[(self.hasher.hash_one(token) as usize) % SHARDS]
+    /// The token's hash (keyed, so scanners cannot aim tokens at one shard or bucket) and
+    /// its shard. The shard is picked by bits 32–35, which the index's buckets (low bits) and
+    /// tags (top 7 bits) do not use, so each shard's table still spreads its keys.
+    fn shard(&self, token: &str) -> (u64, std::sync::MutexGuard<'_, Shard>) {
+        let hash = self.hasher.hash_one(token);
+        let shard = self.shards[((hash >> 32) as usize) % SHARDS]
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(|p| p.into_inner());
+        (hash, shard)
     }
 
     /// A token verified before: its key id and checked claims.
     pub fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
-        self.shard(token).get(token)
+        let (hash, mut shard) = self.shard(token);
+        shard.get(hash, token)
     }
 
     /// Forget every token (benchmarks measure the uncached path with it).
@@ -157,7 +196,8 @@ impl VerifiedTokens {
             kid: kid.into(),
             claims,
         });
-        self.shard(token).put(token, v.clone(), self.per_shard);
+        let (hash, mut shard) = self.shard(token);
+        shard.put(hash, token, v.clone(), self.per_shard);
         v
     }
 }
@@ -194,6 +234,34 @@ mod tests {
         assert!(c.len() <= 16 * 8, "{}", c.len());
         c.clear();
         assert!(c.is_empty());
+    }
+
+    /// Two tokens with the same 64-bit hash: a lookup never answers one with the other's
+    /// claims, and the one verified last takes the slot.
+    #[test]
+    fn a_hash_collision_is_a_miss_not_another_tokens_claims() {
+        let mut shard = Shard::default();
+        let v = |i: usize, kid: &str| {
+            Arc::new(VerifiedToken {
+                kid: kid.into(),
+                claims: claims(i),
+            })
+        };
+        shard.put(7, "token-a", v(1, "ka"), 4);
+        assert_eq!(&*shard.get(7, "token-a").expect("a").kid, "ka");
+        assert!(shard.get(7, "token-b").is_none());
+        shard.put(7, "token-b", v(2, "kb"), 4);
+        assert!(shard.get(7, "token-a").is_none());
+        assert_eq!(&*shard.get(7, "token-b").expect("b").kid, "kb");
+        assert_eq!((shard.slots.len(), shard.index.len()), (1, 1));
+        // Eviction keeps the index and the slots in step.
+        for i in 0..20u64 {
+            shard.put(100 + i, &format!("t{i}"), v(3, "k"), 4);
+        }
+        assert_eq!((shard.slots.len(), shard.index.len()), (4, 4));
+        for (i, s) in shard.slots.iter().enumerate() {
+            assert_eq!(shard.index.get(&s.hash), Some(&i));
+        }
     }
 
     /// Cards scanned over and over stay while a flood of one-off scans passes through.
