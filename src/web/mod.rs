@@ -30,7 +30,6 @@ use axum::response::IntoResponse;
 use axum::{Json, Router};
 use std::sync::Arc;
 use std::time::Duration;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -233,20 +232,72 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Headers every page and answer carries unless its handler set its own.
+const SECURITY_HEADERS: [(&str, &str); 4] = [
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    (
+        "content-security-policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
+         media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+];
+
+/// Whether a path's answers can carry personal data (the API under /api/v1 — full
+/// credentials, persons, photos, audit — the VC-API issuer and the console): never stored
+/// by a shared or a browser cache. The public verification answer is left alone, and so is
+/// `/api/v1/session` (the caller's own role and CSRF token: with `no-store` on it, headless
+/// Chromium never reports the verifier app's session fetch as finished, seen in tests/e2e;
+/// it holds no personal data).
+fn is_private(path: &str) -> bool {
+    (path.starts_with("/api/v1/") && path != "/api/v1/verify" && path != "/api/v1/session")
+        || path.starts_with("/console")
+        || path == "/credentials/issue"
+}
+
+/// What every request gets, in one middleware rather than a layer each (each `from_fn`
+/// layer clones the whole stack inside it on every request, and a verify request is a few
+/// µs of work above the HTTP floor):
+/// - `/verifier` → `/verifier/`, so the app's relative URLs and its service worker's scope
+///   work however the address was typed (not counted, no headers added, as before);
+/// - the request counted by matched route, method and status, with its latency
+///   ([`ops::count_requests`]);
+/// - `cache-control: private, no-store` where [`is_private`];
+/// - the [`SECURITY_HEADERS`] a handler did not set.
+async fn every_response(
+    state: axum::extract::State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let path = req.uri().path();
+    if path == "/verifier" {
+        return axum::response::Redirect::permanent("/verifier/").into_response();
+    }
+    let private = is_private(path);
+    let mut res = ops::count_requests(state, req, next).await;
+    let headers = res.headers_mut();
+    for (name, value) in SECURITY_HEADERS {
+        if !headers.contains_key(name) {
+            headers.insert(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+    }
+    if private {
+        headers.insert(
+            axum::http::header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
+    res
+}
+
 /// The complete application router.
 pub fn router(app: Arc<App>) -> Router {
     let (routes, openapi) = routes();
     let openapi = Arc::new(openapi::finish(&openapi));
-    let security_headers = [
-        ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
-        ("x-frame-options", "DENY"),
-        (
-            "content-security-policy",
-            "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; \
-             media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    ];
     let limiter = ratelimit::RateLimiter::new(app.config.rate_limit);
     let trusted_list = app.config.trusted_proxies.clone();
     let mut r = routes
@@ -268,39 +319,9 @@ pub fn router(app: Arc<App>) -> Router {
         .method_not_allowed_fallback(console::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
-            ops::count_requests,
+            every_response,
         ))
         .with_state(app);
-    for (name, value) in security_headers {
-        r = r.layer(SetResponseHeaderLayer::if_not_present(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        ));
-    }
-    // Anything that can carry personal data (the API under /api/v1 — full credentials,
-    // persons, photos, audit — the VC-API issuer and the console) is never stored by a
-    // shared or a browser cache. Only the public verification answer is left alone.
-    r = r.layer(axum::middleware::from_fn(
-        |req: axum::extract::Request, next: axum::middleware::Next| async move {
-            let path = req.uri().path();
-            // `/api/v1/session` (the caller's own role and CSRF token) is left out: with
-            // `no-store` on it, headless Chromium never reports the verifier app's session
-            // fetch as finished (seen in tests/e2e), and it holds no personal data.
-            let private = (path.starts_with("/api/v1/")
-                && path != "/api/v1/verify"
-                && path != "/api/v1/session")
-                || path.starts_with("/console")
-                || path == "/credentials/issue";
-            let mut res = next.run(req).await;
-            if private {
-                res.headers_mut().insert(
-                    axum::http::header::CACHE_CONTROL,
-                    HeaderValue::from_static("private, no-store"),
-                );
-            }
-            res
-        },
-    ));
     if let Some(l) = limiter {
         let trusted = Arc::new(client::TrustedProxies::parse(&trusted_list));
         r = r.layer(axum::middleware::from_fn(move |req, next| {
@@ -308,16 +329,6 @@ pub fn router(app: Arc<App>) -> Router {
         }));
     }
     r = r.layer(cors());
-    // `/verifier` → `/verifier/`, so the app's relative URLs and its service worker's scope
-    // work however the address was typed.
-    r = r.layer(axum::middleware::from_fn(
-        |req: axum::extract::Request, next: axum::middleware::Next| async move {
-            if req.uri().path() == "/verifier" {
-                return axum::response::Redirect::permanent("/verifier/").into_response();
-            }
-            next.run(req).await
-        },
-    ));
     r.layer(TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,
         Duration::from_secs(30),

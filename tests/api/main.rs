@@ -1015,15 +1015,50 @@ async fn ops_endpoints(t: TestApp) {
     ] {
         assert!(api["paths"].get(path).is_some(), "{path} in OpenAPI");
     }
-    // Security headers on every answer.
-    let r = t.get("/healthz").await;
-    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    // Security headers on every answer: a page, the public verify answer, a 404 from the
+    // fallback and an API error.
+    let verify = t
+        .call(
+            Method::POST,
+            "/api/v1/verify",
+            None,
+            Some(json!({"qr": "not a sanad code"})),
+        )
+        .await;
+    let missing = t.get("/no/such/page").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let unauthorised = t.call(Method::GET, "/api/v1/credentials", None, None).await;
+    assert_eq!(unauthorised.status, StatusCode::UNAUTHORIZED);
+    let healthz = t.get("/healthz").await;
+    for (what, r) in [
+        ("healthz", &healthz),
+        ("verify", &verify),
+        ("404", &missing),
+        ("401", &unauthorised),
+    ] {
+        assert_eq!(r.headers["x-content-type-options"], "nosniff", "{what}");
+        assert_eq!(r.headers["x-frame-options"], "DENY", "{what}");
+        assert_eq!(r.headers["referrer-policy"], "no-referrer", "{what}");
+        assert!(
+            r.headers["content-security-policy"]
+                .to_str()
+                .expect("csp")
+                .contains("frame-ancestors 'none'"),
+            "{what}"
+        );
+    }
+    // `no-store` on the API's answers, even an error, but not on the public verify answer.
+    assert_eq!(unauthorised.headers["cache-control"], "private, no-store");
     assert!(
-        r.headers["content-security-policy"]
-            .to_str()
-            .expect("csp")
-            .contains("frame-ancestors 'none'")
+        verify
+            .headers
+            .get("cache-control")
+            .is_none_or(|v| v != "private, no-store")
     );
+    // `/verifier` is sent on to the app's folder.
+    let r = t.get("/verifier").await;
+    assert_eq!(r.status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(r.headers["location"], "/verifier/");
 }
 both_dbs!(ops_endpoints_both, ops_endpoints);
 
