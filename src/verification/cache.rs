@@ -43,8 +43,10 @@ struct Slot {
     hits: u8,
 }
 
-/// The index's hasher: its keys are already hashes of the token (keyed SipHash, once per
-/// lookup), so it passes them through instead of hashing a few hundred bytes again.
+/// The index's hasher: its keys are already hashes of the token (foldhash with a random
+/// per-process seed, once per lookup), so it passes them through instead of hashing a few
+/// hundred bytes again. Only tokens whose signature verified are ever inserted, so nobody
+/// can fill a shard with keys of their choosing.
 #[derive(Default)]
 struct Prehashed(u64);
 
@@ -126,7 +128,7 @@ impl Shard {
 
 /// A sharded, bounded map from token text to its checked claims.
 pub struct VerifiedTokens {
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::fast::RandomState,
     shards: Vec<Mutex<Shard>>,
     per_shard: usize,
 }
@@ -153,7 +155,7 @@ impl VerifiedTokens {
         }
     }
 
-    /// The token's hash (keyed, so scanners cannot aim tokens at one shard or bucket) and
+    /// The token's hash (seeded at random, so scanners cannot aim tokens at one shard) and
     /// its shard. The shard is picked by bits 32–35, which the index's buckets (low bits) and
     /// tags (top 7 bits) do not use, so each shard's table still spreads its keys.
     fn shard(&self, token: &str) -> (u64, std::sync::MutexGuard<'_, Shard>) {
