@@ -20,7 +20,10 @@ use crate::keys::{Artefact, KeyStatus, TokenError, kind};
 use crate::storage::StoreError;
 use serde::{Deserialize, Serialize};
 
+mod answer;
 pub mod cache;
+
+pub use answer::write as write_answer;
 pub mod vc;
 
 /// The verdict.
@@ -540,7 +543,7 @@ mod tests {
     use super::*;
 
     /// Every outcome, by a match that stops compiling when one is added.
-    fn all_outcomes() -> Vec<Outcome> {
+    pub(super) fn all_outcomes() -> Vec<Outcome> {
         let all = vec![
             Outcome::Valid,
             Outcome::Suspended,

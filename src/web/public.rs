@@ -174,8 +174,7 @@ fn counted(app: &App, v: Verification) -> Result<Response, AppError> {
     app.metrics
         .verification("public", "public", v.outcome.as_str());
     let mut body = Vec::with_capacity(ANSWER_CAPACITY);
-    serde_json::to_writer(&mut body, &v)
-        .map_err(|e| anyhow::anyhow!("serializing a verification: {e}"))?;
+    crate::verification::write_answer(&v, &mut body);
     Ok((
         [(
             header::CONTENT_TYPE,
