@@ -224,9 +224,10 @@ enum Digits {
 }
 
 /// The JWS character each two-digit value stands for (`value + 45`, see
-/// [`token_to_digits`]), or 0 where it stands for none.
-const DIGIT_PAIRS: [u8; 100] = {
-    let mut t = [0u8; 100];
+/// [`token_to_digits`]), or 0 where it stands for none (and for 100 to 255, which two
+/// digits never make: the table spans every `u8` so that a lookup needs no bounds check).
+const DIGIT_PAIRS: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut v = 0;
     while v < 100 {
         let c = v as u8 + 45;
@@ -252,11 +253,16 @@ fn read_digits(d: &[u8]) -> Digits {
     if !d.len().is_multiple_of(2) {
         return Digits::Malformed;
     }
-    let out: Vec<u8> = d
-        .chunks_exact(2)
-        .map(|p| DIGIT_PAIRS[usize::from((p[0] - b'0') * 10 + (p[1] - b'0'))])
-        .collect();
-    if out.contains(&0) {
+    let mut out = vec![0u8; d.len() / 2];
+    let mut any_zero = false;
+    for (o, p) in out.iter_mut().zip(d.chunks_exact(2)) {
+        // Both are digits (checked above): the value is at most 99, and the u8 index of a
+        // 256-entry table needs no bounds check.
+        let c = DIGIT_PAIRS[usize::from((p[0] - b'0') * 10 + (p[1] - b'0'))];
+        any_zero |= c == 0;
+        *o = c;
+    }
+    if any_zero {
         return Digits::Malformed;
     }
     // Every non-zero entry of DIGIT_PAIRS is ASCII.
