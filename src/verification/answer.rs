@@ -76,12 +76,14 @@ fn credential(out: &mut Vec<u8>, c: &PublicCredential) {
 }
 
 fn issuer(out: &mut Vec<u8>, i: &PublicIssuer) {
-    out.extend_from_slice(b"{\"code\":");
-    string(out, &i.code);
-    out.extend_from_slice(b",\"name_ar\":");
-    string(out, &i.name_ar);
-    out.extend_from_slice(b",\"name_en\":");
-    string(out, &i.name_en);
+    string_fields(
+        out,
+        &[
+            ("code", &i.code),
+            ("name_ar", &i.name_ar),
+            ("name_en", &i.name_en),
+        ],
+    );
     if let Some(d) = &i.deployment {
         out.extend_from_slice(b",\"deployment\":");
         string(out, d);
@@ -90,15 +92,27 @@ fn issuer(out: &mut Vec<u8>, i: &PublicIssuer) {
 }
 
 fn document(out: &mut Vec<u8>, d: &PublicDocument) {
-    out.extend_from_slice(b"{\"doc_type\":");
-    string(out, &d.doc_type);
-    out.extend_from_slice(b",\"number\":");
-    string(out, &d.number);
-    out.extend_from_slice(b",\"title\":");
-    string(out, &d.title);
-    out.extend_from_slice(b",\"issue_date\":");
-    string(out, &d.issue_date);
+    string_fields(
+        out,
+        &[
+            ("doc_type", &d.doc_type),
+            ("number", &d.number),
+            ("title", &d.title),
+            ("issue_date", &d.issue_date),
+        ],
+    );
     out.push(b'}');
+}
+
+/// `{"k1":"v1","k2":"v2"…` for an object's leading string fields, in order (the keys are
+/// plain identifiers; the caller adds what follows and closes the object).
+fn string_fields(out: &mut Vec<u8>, fields: &[(&str, &str)]) {
+    for (i, (key, value)) in fields.iter().enumerate() {
+        out.extend_from_slice(if i == 0 { b"{\"" } else { b",\"" });
+        out.extend_from_slice(key.as_bytes());
+        out.extend_from_slice(b"\":");
+        string(out, value);
+    }
 }
 
 fn optional(out: &mut Vec<u8>, s: Option<&str>) {

@@ -5,7 +5,7 @@
 //! and no commit without it.
 
 use super::BulkChunk;
-use super::writer::{ACTIVE, ADD_JOB_COUNTS};
+use super::writer::{ACTIVE, add_job_counts};
 use crate::storage::audited::AuditedTx;
 use crate::storage::chain::BULK_ACTION;
 use crate::storage::{StoreError, map_unique};
@@ -174,16 +174,7 @@ async fn store_results(conn: &mut PgConnection, ch: &BulkChunk) -> Result<(), St
         )
         .await?;
     }
-    let [rows, issued, skipped, failed] = ch.job_counts();
-    sqlx::query(ADD_JOB_COUNTS)
-        .bind(rows)
-        .bind(issued)
-        .bind(skipped)
-        .bind(failed)
-        .bind(job)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    add_job_counts::<sqlx::Postgres>(conn, job, ch).await
 }
 
 /// Copy `data` (rows in COPY's text format) with `statement`. A unique violation is a

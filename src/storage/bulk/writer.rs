@@ -150,8 +150,35 @@ impl Store {
     }
 }
 
-/// Add a chunk's [`BulkChunk::job_counts`] to its job (both engines' writers).
-pub(super) const ADD_JOB_COUNTS: &str = "UPDATE bulk_jobs SET rows_total = rows_total + $1, issued = issued + $2, skipped = skipped + $3, failed = failed + $4 WHERE id = $5";
+/// Add a chunk's [`BulkChunk::job_counts`] to its job, in the chunk's transaction: one
+/// statement for both engines' writers (the INSERT writer's `Any` connection and the
+/// PostgreSQL COPY writer's typed one).
+pub(super) async fn add_job_counts<DB>(
+    conn: &mut DB::Connection,
+    job: &str,
+    ch: &BulkChunk,
+) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let [rows, issued, skipped, failed] = ch.job_counts();
+    sqlx::query::<DB>(
+        "UPDATE bulk_jobs SET rows_total = rows_total + $1, issued = issued + $2, \
+         skipped = skipped + $3, failed = failed + $4 WHERE id = $5",
+    )
+    .bind(rows)
+    .bind(issued)
+    .bind(skipped)
+    .bind(failed)
+    .bind(job)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
 
 impl BulkChunk {
     /// The chunk's rows, issued, skipped and failed, as its job counts them.
@@ -294,15 +321,7 @@ async fn insert_events(
 async fn store_results(tx: &mut Tx<'_>, e: Engine, ch: &BulkChunk) -> Result<(), StoreError> {
     if let Some(job) = &ch.job_id {
         insert_results(tx, e, job, &ch.results).await?;
-        let [rows, issued, skipped, failed] = ch.job_counts();
-        sqlx::query(ADD_JOB_COUNTS)
-            .bind(rows)
-            .bind(issued)
-            .bind(skipped)
-            .bind(failed)
-            .bind(job)
-            .execute(&mut **tx)
-            .await?;
+        add_job_counts::<sqlx::Any>(&mut **tx, job, ch).await?;
     }
     Ok(())
 }
