@@ -22,9 +22,9 @@ use serde::{Deserialize, Serialize};
 
 mod answer;
 pub mod cache;
+pub mod vc;
 
 pub use answer::write as write_answer;
-pub mod vc;
 
 /// The verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
